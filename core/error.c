@@ -16,13 +16,6 @@ dsa_status dsa_fail(dsa_status status, const char *fmt, ...)
     return status;
 }
 
-void dsa_error_prefix(const char *prefix)
-{
-    char tmp[sizeof last_message];
-    snprintf(tmp, sizeof tmp, "%s: %s", prefix, last_message);
-    memcpy(last_message, tmp, sizeof tmp);
-}
-
 const char *dsa_last_error(void) { return last_message; }
 
 dsa_status_kind_t dsa_status_kind(dsa_status s)

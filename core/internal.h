@@ -13,8 +13,6 @@
  * `return dsa_fail(DSA_ERROR_BAD_SHAPE, "q: shape[2] is %lld, expected 128", ...)`.
  * The message is also logged at DSA_LOG_DEBUG in category "api". */
 dsa_status dsa_fail(dsa_status status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Prefix the current message with "<op>: " (used by the dispatcher so messages name the op). */
-void dsa_error_prefix(const char *prefix);
 
 void dsa_log(dsa_log_level level, const char *category, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

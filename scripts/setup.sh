@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what libdsa needs to build and test on Debian 12 (run as root). Idempotent.
+set -euo pipefail
+packages=(build-essential cmake ninja-build pkg-config git libcriterion-dev libcjson-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: need root to install: ${missing[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+echo "setup: dependencies present"
