@@ -51,4 +51,10 @@ DSA_CPU_OP(quantize_fp8, dsa_quantize_args);
 DSA_CPU_OP(dequantize_fp8, dsa_dequantize_args);
 
 #undef DSA_CPU_OP
+
+/* cpu_gemm.c: C[m][n] += sum_k A(m, k) * B[k][n] for m < M, n < N; N must be a multiple of 8.
+ * A(m, k) = A[m * a_row + k * a_col] (either layout, so a transposed operand needs no copy);
+ * B and C are row-major with row strides ldb, ldc (in floats). Fixed summation order. */
+void cpu_sgemm_acc(int64_t M, int64_t N, int64_t K, const float *A, int64_t a_row, int64_t a_col,
+                   const float *B, int64_t ldb, float *C, int64_t ldc);
 #endif
