@@ -378,7 +378,7 @@ DSA_API dsa_status dsa_sparse_mla_decode(dsa_context *ctx, const dsa_sparse_mla_
                                          const dsa_workspace *ws);
 
 /* 5. Cache writers: quantize N rows into their slots, in place. A slot outside the cache is skipped.
- *    Slots should be distinct: a slot named twice in one call ends up holding one of the rows. */
+ *    A slot named by several rows holds the row with the highest index (as a sequential loop). */
 typedef struct dsa_cache_write_args {
     dsa_tensor rows;  /* KV: [N, 576] bf16 or fp32; INDEX: [N, 128] bf16 or fp32 */
     dsa_tensor slots; /* [N] int32, page * P + offset */
