@@ -76,12 +76,18 @@ dsa_status dsa_registry_find(dsa_backend b, int index, dsa_device_info *info);
  * Checks every host-checkable property of an op's arguments: required tensors present, dtypes,
  * ranks, shapes agreeing across arguments, strides, scalar ranges, views inside their buffers
  * (overflow-safe), buffers of this context, outputs not overlapping inputs or each other.
- * With need_buffers == 0 (workspace queries, prepare) the buffers may be NULL and only dtypes,
- * shapes and scalars are checked. On failure the message names op, argument, value, expectation. */
+ * With need_buffers == 0 (workspace queries, prepare) a tensor's buffer may be NULL; everything
+ * else is checked the same (bounds, context and aliasing wherever a buffer is given), so a query
+ * never accepts arguments the op would reject. On failure the message names op, argument, value
+ * and expectation. */
 dsa_status dsa_validate(const dsa_context *ctx, dsa_op op, const void *args, int need_buffers);
+/* A caller's workspace [begin, end) of `buffer` must not overlap the op's (validated) tensors. */
+dsa_status dsa_validate_workspace(dsa_op op, const void *args, const dsa_buffer *buffer, uint64_t begin,
+                                  uint64_t end);
 
-/* Byte extent of a view: offset of its last byte + 1 relative to the buffer start; 0 for an empty
- * view. Returns DSA_ERROR_OVERFLOW if it does not fit in 64 bits. */
+/* Byte range [begin, end) of a view within its buffer; begin == end for an empty view. Returns
+ * DSA_ERROR_OVERFLOW, without setting a message, if end exceeds 2^63 - 1 (so kernels may use
+ * signed 64-bit offsets). */
 dsa_status dsa_tensor_extent(const dsa_tensor *t, uint64_t *begin, uint64_t *end);
 static inline int dsa_tensor_present(const dsa_tensor *t) { return t->buffer != NULL || t->rank != 0; }
 static inline int64_t dsa_tensor_numel(const dsa_tensor *t)

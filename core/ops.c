@@ -39,7 +39,7 @@ static dsa_status grow_own_workspace(dsa_context *ctx, uint64_t need)
     return DSA_SUCCESS;
 }
 
-static dsa_status resolve_workspace(dsa_context *ctx, dsa_op op, const dsa_workspace *ws,
+static dsa_status resolve_workspace(dsa_context *ctx, dsa_op op, const void *args, const dsa_workspace *ws,
                                     uint64_t need, dsa_workspace *out)
 {
     const char *name = dsa_op_name(op);
@@ -71,6 +71,8 @@ static dsa_status resolve_workspace(dsa_context *ctx, dsa_op op, const dsa_works
     if (ws->size < need)
         return dsa_fail(DSA_ERROR_WORKSPACE_TOO_SMALL, "%s: workspace.size is %llu, expected >= %llu",
                         name, (unsigned long long)ws->size, (unsigned long long)need);
+    dsa_status st = dsa_validate_workspace(op, args, ws->buffer, ws->offset, ws->offset + ws->size);
+    if (st != DSA_SUCCESS) return st;
     *out = *ws;
     return DSA_SUCCESS;
 }
@@ -104,7 +106,7 @@ dsa_status dsa_run(dsa_context *ctx, dsa_op op, const void *args, const dsa_work
     st = ctx->ops->workspace_size(ctx, op, args, &need);
     if (st != DSA_SUCCESS) return st;
     dsa_workspace eff;
-    st = resolve_workspace(ctx, op, ws, need, &eff);
+    st = resolve_workspace(ctx, op, args, ws, need, &eff);
     if (st != DSA_SUCCESS) return st;
     return ctx->ops->run(ctx, op, args, &eff);
 }

@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -345,6 +346,11 @@ Test(api, caller_workspace_and_prepare)
         cr_assert_eq(dsa_sparse_mla_prefill(ctx, &m.args, &misaligned), DSA_ERROR_INVALID_ARGUMENT);
         dsa_workspace overrun = {wsbuf, 512, need + 1};
         cr_assert_eq(dsa_sparse_mla_prefill(ctx, &m.args, &overrun), DSA_ERROR_OUT_OF_BOUNDS);
+        /* Scratch overlapping an output (lse placed in bytes [0, 320) of the workspace buffer). */
+        dsa_sparse_mla_prefill_args clash = m.args;
+        clash.lse.buffer = wsbuf;
+        cr_assert_eq(dsa_sparse_mla_prefill(ctx, &clash, &ws), DSA_ERROR_ALIASING);
+        cr_assert(strstr(dsa_last_error(), "lse") != NULL, "%s", dsa_last_error());
         dsa_workspace none = {NULL, 0, need};
         cr_assert_eq(dsa_sparse_mla_prefill(ctx, &m.args, &none), DSA_ERROR_NULL_POINTER);
     }
