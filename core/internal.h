@@ -19,6 +19,11 @@ void dsa_log(dsa_log_level level, const char *category, const char *fmt, ...)
 /* Whether anyone would see a message of this category (avoid formatting work otherwise). */
 int dsa_log_enabled(const char *category);
 
+/* ---- compile failures (core/compile_log.c) ---- */
+/* DSA_ERROR_COMPILE with the compiler's log and the generated lines it points at; the whole log is
+ * also sent to the "compile" log category. */
+dsa_status dsa_compile_failure(const char *compiler, const char *kernel, const char *source, const char *log);
+
 /* ---- backend table ---------------------------------------------------------------------------
  * A backend is a table of functions. Core validates every argument before calling into it, so a
  * backend may assume: non-NULL pointers, dtypes/shapes/strides as documented, views inside their
