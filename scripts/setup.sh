@@ -2,6 +2,7 @@
 # Installs what libdsa needs to build and test on Debian 12 (run as root). Idempotent.
 set -euo pipefail
 packages=(build-essential cmake ninja-build pkg-config git libcriterion-dev libcjson-dev)
+packages+=(python3-numpy) # tests/cli/test_cli.py (brings python3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -25,6 +25,7 @@ typedef struct cache_params {
     int32_t values;              /* CV_* */
     int32_t rank, dims[4];       /* quantize/dequantize: shape, dims[rank-1] = 128 * g */
     int32_t rerun;
+    int32_t dup_slots;           /* writers: several rows name the same slot (make_dup_slots) */
 } cache_params;
 
 #define OUT_FILL 0xCD /* the prefill of output buffers: no fp32/bf16 NaN, no value the op writes */
@@ -221,6 +222,22 @@ static void make_slots(conf_rng *g, const cache_params *p, int32_t *slots)
 
 static int slot_valid(const cache_params *p, int32_t s) { return s >= 0 && (int64_t)s < (int64_t)p->num_pages * p->P; }
 
+/* Slots where several rows of the call name the same slot: three "hot" slots (the first and last
+ * of the cache among them, when it has room) take most rows, in random order, so each is named
+ * several times, with distinct slots and invalid sentinels in between. */
+static void make_dup_slots(conf_rng *g, const cache_params *p, int32_t *slots)
+{
+    int64_t total = (int64_t)p->num_pages * p->P;
+    int32_t hot[3] = {0, (int32_t)(total - 1), (int32_t)conf_rng_int(g, 0, total - 1)};
+    const int32_t bad[] = {-1, (int32_t)total, INT32_MIN, INT32_MAX};
+    for (int64_t r = 0; r < p->N; r++) {
+        int64_t k = conf_rng_int(g, 0, 5);
+        if (r % 7 == 6) slots[r] = bad[(r / 7) % 4];
+        else if (k < 3 || r < 6) slots[r] = hot[k % 3];
+        else slots[r] = (int32_t)conf_rng_int(g, 0, total - 1); /* may repeat a hot slot too */
+    }
+}
+
 /* ---- the host image of a case: inputs, and for each output its initial and expected bytes ---- */
 
 typedef struct image {
@@ -295,6 +312,36 @@ static void expect_write(const cache_params *p, const double *row, const uint8_t
     oracle_put_le32(im->expect + slot_scale(p, s), sb);
 }
 
+/* The expected cache after a call whose slots repeat: the rows packed by the oracle and stored in
+ * row order, so that each slot ends up holding its last (highest-index) row, as docs/ops.md says
+ * a sequential loop leaves it. rows holds the N rows' values (D per row), raw their input bytes. */
+static void expect_write_sequential(const cache_params *p, const double *rows, const uint8_t *raw, int64_t raw_stride,
+                                    const int32_t *slots, image *im)
+{
+    int64_t D = row_len(p);
+    for (int64_t r = 0; r < p->N; r++) {
+        if (!slot_valid(p, slots[r])) continue;
+        uint8_t *dst = im->expect + slot_values(p, slots[r]);
+        if (is_kv(p)) {
+            uint8_t tok[ORACLE_KV_BYTES];
+            uint16_t rope[64];
+            const uint8_t *rr = raw + r * raw_stride;
+            for (int t = 0; t < 64; t++) rope[t] = (uint16_t)(rr[2 * (512 + t)] | rr[2 * (512 + t) + 1] << 8);
+            if (p->dtype == DSA_BF16) oracle_kv_pack_bf16rope(rows + r * D, rope, tok);
+            else oracle_kv_pack(rows + r * D, tok);
+            memcpy(dst, tok, ORACLE_KV_BYTES);
+            if (p->dtype == DSA_FP32) /* fp32 -> bf16 of a NaN: any NaN will do, else bit-exact */
+                for (int t = 0; t < 64; t++) im->mask[slot_values(p, slots[r]) + 528 + 2 * t] = 2;
+        } else {
+            uint8_t vals[128];
+            uint32_t sb;
+            oracle_index_pack(rows + r * D, vals, &sb);
+            memcpy(dst, vals, 128);
+            oracle_put_le32(im->expect + slot_scale(p, slots[r]), sb);
+        }
+    }
+}
+
 static int prep_write(conf_rng *g, const cache_params *p, cache_host *h)
 {
     int64_t D = row_len(p), rs = D + p->row_pad, es = (int64_t)dsize(p->dtype);
@@ -312,6 +359,23 @@ static int prep_write(conf_rng *g, const cache_params *p, cache_host *h)
     for (uint64_t i = 0; i < h->out[0].bytes; i++) h->out[0].init[i] = (uint8_t)conf_rng_u64(g);
     memcpy(h->out[0].expect, h->out[0].init, h->out[0].bytes);
     int32_t *slots = (int32_t *)h->in[1];
+    if (p->dup_slots) {
+        double *all = malloc((size_t)(p->N * D) * sizeof *all);
+        if (!all) {
+            free(row);
+            return 0;
+        }
+        make_dup_slots(g, p, slots);
+        for (int64_t r = 0; r < p->N; r++) {
+            for (int64_t gi = 0; gi < D / 128 && gi < 4; gi++) gen_group(g, p->dtype, p->values, (int)(r * 4 + gi), all + r * D + 128 * gi);
+            if (is_kv(p)) gen_rope(g, p->dtype, p->values, all + r * D + 512);
+            for (int64_t t = 0; t < D; t++) store(p->dtype, all[r * D + t], h->in[0] + (r * rs + t) * es);
+        }
+        expect_write_sequential(p, all, h->in[0], rs * es, slots, &h->out[0]);
+        free(all);
+        free(row);
+        return 1;
+    }
     make_slots(g, p, slots);
     for (int64_t r = 0; r < p->N; r++) {
         for (int64_t gi = 0; gi < D / 128 && gi < 4; gi++) gen_group(g, p->dtype, p->values, (int)(r * 4 + gi), row + 128 * gi);
@@ -668,8 +732,8 @@ static void describe(const cache_params *p, conf_case *c)
             n += snprintf(c->shape + n, sizeof c->shape - (size_t)n, d ? ",%d" : "%d", p->dims[d]);
         if (n < (int)sizeof c->shape) snprintf(c->shape + n, sizeof c->shape - (size_t)n, "]");
     }
-    snprintf(c->variant, sizeof c->variant, "%s%s%s%s%s%s", p->values == CV_EDGE ? "edge values" : "normal values",
-             p->op <= CO_INDEX_READ ? ", invalid slots" : "", p->row_pad ? ", padded rows" : "",
+    snprintf(c->variant, sizeof c->variant, "%s%s%s%s%s%s%s", p->values == CV_EDGE ? "edge values" : "normal values",
+             p->op <= CO_INDEX_READ ? ", invalid slots" : "", p->dup_slots ? ", repeated slots" : "", p->row_pad ? ", padded rows" : "",
              p->token_pad ? ", padded tokens" : "", p->page_pad ? ", padded pages" : "", p->rerun ? ", rerun" : "");
 }
 
@@ -708,6 +772,13 @@ static void add_quick(conf_list *l)
     add(l, cs(CO_KV_WRITE, B, 20, 16, 3, 16, 32, 0, E, 0), 302);
     add(l, cs(CO_KV_WRITE, F, 40, 64, 2, 0, 0, 0, NV, 1), 303);
     add(l, cs(CO_KV_WRITE, B, 9, 64, 2, 0, 8, 3, E, 0), 304);
+    /* Several rows name the same slot: the highest-index row wins (docs/ops.md section 5). */
+    cache_params dup = cs(CO_KV_WRITE, F, 30, 16, 2, 16, 0, 5, E, 1);
+    dup.dup_slots = 1;
+    add(l, dup, 305);
+    dup = cs(CO_INDEX_WRITE, B, 40, 16, 2, 0, 12, 0, E, 1);
+    dup.dup_slots = 1;
+    add(l, dup, 315);
     add(l, cs(CO_INDEX_WRITE, F, 16, 1, 20, 0, 0, 4, E, 0), 311);
     add(l, cs(CO_INDEX_WRITE, B, 30, 16, 4, 0, 64, 0, E, 0), 312);
     add(l, cs(CO_INDEX_WRITE, F, 50, 64, 2, 0, 4, 0, NV, 1), 313);
