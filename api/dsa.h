@@ -421,6 +421,19 @@ DSA_API dsa_status dsa_dequantize_fp8(dsa_context *ctx, const dsa_dequantize_arg
 /* Generic form of every op above: args points to the struct named in dsa_op's comment. */
 DSA_API dsa_status dsa_run(dsa_context *ctx, dsa_op op, const void *args, const dsa_workspace *ws);
 
+/* ---------------------------------------------------------------------------------------------
+ * Code generation: the exact source a backend compiles, with no device present (docs/templates.md).
+ * ------------------------------------------------------------------------------------------- */
+DSA_API int dsa_codegen_kernel_count(void);
+DSA_API const char *dsa_codegen_kernel_name(int i);    /* NULL when i is out of range */
+DSA_API const char *dsa_codegen_kernel_summary(int i); /* one line; NULL when out of range */
+/* Source of `kernel` for `dialect` ("cuda", "hip", "opencl", "glsl", or "spirv" for disassembled
+ * SPIR-V where the build has glslang), specialized by `params` ("block=256,in_dtype=bf16"; NULL or
+ * "" for the kernel's portable defaults). *source is malloc'd: release it with dsa_free(). */
+DSA_API dsa_status dsa_codegen(const char *kernel, const char *dialect, const char *params, char **source);
+/* Frees memory the library returned (dsa_codegen). NULL is a no-op. */
+DSA_API void dsa_free(void *p);
+
 #ifdef __cplusplus
 }
 #endif

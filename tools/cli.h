@@ -18,6 +18,7 @@ int cmd_devices(int argc, char **argv);
 int cmd_conformance(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_codegen(int argc, char **argv);
 
 /* "dsa: <what>: <STATUS>: <dsa_last_error()>" on stderr; returns CLI_FAILED. */
 int cli_fail_status(const char *what, dsa_status st);

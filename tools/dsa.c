@@ -17,6 +17,7 @@ static const command commands[] = {
     {"conformance", cmd_conformance, "run the conformance suite on devices"},
     {"bench", cmd_bench, "time each op on a device"},
     {"run", cmd_run, "run one op on .npy tensors"},
+    {"codegen", cmd_codegen, "print the generated source of a kernel for a dialect"},
 };
 
 static void print_help(FILE *f)

@@ -1,0 +1,100 @@
+/* ---- libdsa vocabulary: portable helpers, written once in the common subset ----
+ * Bit-exact conversions (the same rules as the library's host code) and the FP8 group scale. */
+#define DT_BF16 1
+#define DT_FP16 2
+#define DT_FP32 3
+#define DT_INT32 4
+#define DT_UINT8 5
+#define DT_FP8_E4M3 6
+
+DEVICE_FN F32 dsa_bf16_to_f32(U32 h) { return BITS_F32(h << 16); }
+
+/* Round to nearest even; NaN stays a quiet NaN with its sign. */
+DEVICE_FN U32 dsa_f32_to_bf16(F32 f)
+{
+    U32 u = F32_BITS(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (u >> 16) | 0x40u;
+    return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+}
+
+DEVICE_FN F32 dsa_fp16_to_f32(U32 h)
+{
+    U32 sign = (h & 0x8000u) << 16;
+    U32 e = (h >> 10) & 31u;
+    U32 m = h & 1023u;
+    if (e == 31u) return BITS_F32(sign | 0x7f800000u | (m << 13));
+    if (e == 0u) {
+        F32 v = TO_F32(m) * 5.9604644775390625e-8f; /* m * 2^-24 */
+        return sign != 0u ? -v : v;
+    }
+    return BITS_F32(sign | ((e + 112u) << 23) | (m << 13));
+}
+
+/* e4m3 (OCP E4M3FN): bias 7, subnormals m * 2^-9, 0x7f / 0xff NaN. */
+DEVICE_FN F32 dsa_fp8_to_f32(U32 b)
+{
+    U32 e = (b >> 3) & 15u;
+    U32 m = b & 7u;
+    U32 sign = (b & 128u) << 24;
+    if (e == 15u && m == 7u) return BITS_F32(sign | 0x7fc00000u);
+    F32 v = e == 0u ? TO_F32(m) * 0.001953125f : BITS_F32(((e + 120u) << 23) | (m << 20));
+    return sign != 0u ? -v : v;
+}
+
+/* Clamp to +-448 and round to nearest even; NaN -> 0x7f with its sign; -0 -> 0x80. */
+DEVICE_FN U32 dsa_f32_to_fp8(F32 f)
+{
+    U32 sign = (F32_BITS(f) >> 24) & 128u;
+    F32 a = FABSF(f);
+    if (ISNAN(f)) return sign | 127u;
+    if (a >= 448.0f) return sign | 126u;
+    if (a < 0.015625f) return sign | TO_U32(RINTF(a * 512.0f)); /* subnormal: quantum 2^-9 */
+    U32 au = F32_BITS(a);
+    U32 r = au + 0x7ffffu + ((au >> 20) & 1u); /* mantissa rounded to 3 bits, ties to even */
+    return sign | (((r >> 23) - 120u) << 3) | ((r >> 20) & 7u);
+}
+
+/* The smallest power of two s with amax <= 448 s (amax over finite values, at least 1e-4). */
+DEVICE_FN F32 dsa_fp8_group_scale(F32 amax)
+{
+    if (!(amax >= 1e-4f)) amax = 1e-4f;
+    U32 e = (F32_BITS(amax) >> 23) & 255u; /* amax = 1.m * 2^(e-127) */
+    F32 s = BITS_F32((e < 9u ? 1u : e - 8u) << 23); /* about amax / 256: at or below the answer */
+    while (s * 448.0f < amax) s = s * 2.0f;
+    while (s * 224.0f >= amax) s = s * 0.5f;
+    return s;
+}
+
+/* 1 / s for a power of two s in [2^-125, 2^125], exactly: division is not correctly rounded in
+ * every dialect (OpenCL and Vulkan allow 2.5 ulp), so quantization multiplies by this instead. */
+DEVICE_FN F32 dsa_pow2_reciprocal(F32 s) { return BITS_F32((254u - ((F32_BITS(s) >> 23) & 255u)) << 23); }
+
+/* Loads and stores of the spec's `in` / `out` element types as fp32. */
+#if IN_DTYPE == DT_BF16
+#define LOAD_IN_F32(buf, i) dsa_bf16_to_f32(TO_U32(LD(buf, i)))
+#elif IN_DTYPE == DT_FP16
+#define LOAD_IN_F32(buf, i) dsa_fp16_to_f32(TO_U32(LD(buf, i)))
+#elif IN_DTYPE == DT_FP8_E4M3
+#define LOAD_IN_F32(buf, i) dsa_fp8_to_f32(TO_U32(LD(buf, i)))
+#else
+#define LOAD_IN_F32(buf, i) TO_F32(LD(buf, i))
+#endif
+#if OUT_DTYPE == DT_BF16
+#define STORE_OUT_F32(buf, i, v) ST(buf, i, TO_U16(dsa_f32_to_bf16(v)))
+#elif OUT_DTYPE == DT_FP8_E4M3
+#define STORE_OUT_F32(buf, i, v) ST(buf, i, TO_U8(dsa_f32_to_fp8(v)))
+#else
+#define STORE_OUT_F32(buf, i, v) ST(buf, i, (v))
+#endif
+
+/* Block-wide reductions through a shared array of BLOCK floats (the portable path; BLOCK is a
+ * power of two). Every thread gets the result. NaN-free inputs are the caller's job. */
+#define BLOCK_REDUCE_MAX_F32(red, v, result)                                                        \
+    red[TID] = (v);                                                                                 \
+    BARRIER();                                                                                      \
+    for (I32 dsa_s = BLOCK / 2; dsa_s > 0; dsa_s = dsa_s / 2) {                                     \
+        if (TID < dsa_s) red[TID] = FMAXF(red[TID], red[TID + dsa_s]);                                \
+        BARRIER();                                                                                  \
+    }                                                                                               \
+    result = red[0];                                                                                \
+    BARRIER()

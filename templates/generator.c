@@ -1,0 +1,296 @@
+/* The generator: template text + specialization -> source in one dialect (template.h explains the
+ * template format). The dialect-specific parts here are only declarations: how a buffer, a scalar
+ * and a shared array are declared and where they go. Everything a template calls is defined by
+ * the dialect's prelude (templates/dialects/<dialect>.h) and the portable helpers (common.h). */
+#include "template.h"
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_ARGS 24
+#define MAX_SHARED 8
+
+typedef struct tpl_arg {
+    char name[40];
+    char type[8]; /* u8 u16 i32 u32 f32 i64, or in/out */
+    int write;    /* buffers: written by the kernel */
+} tpl_arg;
+
+typedef struct tpl {
+    char kernel[48];
+    tpl_arg buffers[MAX_ARGS];
+    int n_buffers;
+    tpl_arg scalars[MAX_ARGS];
+    int n_scalars;
+    char shared[MAX_SHARED][128]; /* "F32 red[BLOCK]" */
+    int n_shared;
+    const char *functions; /* text between @functions and @body, may be empty */
+    size_t functions_len;
+    const char *body;      /* text after @body */
+} tpl;
+
+/* ---- a growing string ---- */
+typedef struct strbuf {
+    char *s;
+    size_t len, cap;
+    int oom;
+} strbuf;
+
+static void sb_add(strbuf *b, const char *text, size_t n)
+{
+    if (b->oom) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *s = realloc(b->s, cap);
+        if (!s) {
+            b->oom = 1;
+            return;
+        }
+        b->s = s;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, text, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
+static void sb_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(strbuf *b, const char *fmt, ...)
+{
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n > 0) sb_add(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+static void sb_text(strbuf *b, const char *text) { sb_add(b, text, strlen(text)); }
+
+/* ---- dialect names ---- */
+const char *dsa_dialect_name(dsa_dialect d)
+{
+    static const char *names[DSA_DIALECT_COUNT] = {"cuda", "hip", "opencl", "glsl"};
+    return (unsigned)d < DSA_DIALECT_COUNT ? names[d] : "unknown";
+}
+
+int dsa_dialect_parse(const char *name, dsa_dialect *out)
+{
+    for (int d = 0; d < DSA_DIALECT_COUNT; d++) {
+        if (name && strcmp(name, dsa_dialect_name((dsa_dialect)d)) == 0) {
+            *out = (dsa_dialect)d;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- parsing a template ---- */
+
+static dsa_status parse_arg(const char *kernel, const char *line, tpl_arg *a, int is_buffer)
+{
+    char access[16] = "";
+    int n = is_buffer ? sscanf(line, "%39s %7s %15s", a->name, a->type, access)
+                      : sscanf(line, "%39s %7s", a->name, a->type);
+    if (n != (is_buffer ? 3 : 2))
+        return dsa_fail(DSA_ERROR_INTERNAL, "template %s: cannot parse \"%s\"", kernel, line);
+    a->write = strcmp(access, "write") == 0 || strcmp(access, "readwrite") == 0;
+    return DSA_SUCCESS;
+}
+
+/* Argument names become identifiers in every dialect: a keyword of any of them (GLSL's `in`, `out`,
+ * `buffer`, `shared`; C++'s `new`, `this`...) would compile in some dialects and not others, so the
+ * generator refuses them for all. */
+static dsa_status check_names(const char *kernel, const tpl *t)
+{
+    static const char *reserved[] = {"in", "out", "inout", "buffer", "shared", "uniform", "layout",
+                                     "input", "output", "sample", "patch", "common", "partition",
+                                     "active", "filter", "new", "delete", "this", "template", "class",
+                                     "private", "public", "global", "local", "constant", "kernel", "half"};
+    for (int i = 0; i < t->n_buffers + t->n_scalars; i++) {
+        const char *n = i < t->n_buffers ? t->buffers[i].name : t->scalars[i - t->n_buffers].name;
+        for (size_t r = 0; r < sizeof reserved / sizeof reserved[0]; r++)
+            if (strcmp(n, reserved[r]) == 0)
+                return dsa_fail(DSA_ERROR_INTERNAL, "template %s: argument name \"%s\" is a keyword in some dialect",
+                                kernel, n);
+    }
+    return DSA_SUCCESS;
+}
+
+static dsa_status parse_template(const char *name, const char *text, tpl *t)
+{
+    memset(t, 0, sizeof *t);
+    const char *p = text;
+    while (*p) {
+        const char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        char line[256];
+        snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line ? len : sizeof line - 1), p);
+        const char *next = eol ? eol + 1 : p + len;
+        dsa_status st = DSA_SUCCESS;
+        if (strncmp(line, "@kernel ", 8) == 0) {
+            snprintf(t->kernel, sizeof t->kernel, "%.47s", line + 8);
+        } else if (strncmp(line, "@buffer ", 8) == 0 && t->n_buffers < MAX_ARGS) {
+            st = parse_arg(name, line + 8, &t->buffers[t->n_buffers++], 1);
+        } else if (strncmp(line, "@scalar ", 8) == 0 && t->n_scalars < MAX_ARGS) {
+            st = parse_arg(name, line + 8, &t->scalars[t->n_scalars++], 0);
+        } else if (strncmp(line, "@shared ", 8) == 0 && t->n_shared < MAX_SHARED) {
+            snprintf(t->shared[t->n_shared++], sizeof t->shared[0], "%.127s", line + 8);
+        } else if (strncmp(line, "@functions", 10) == 0) {
+            t->functions = next;
+        } else if (strncmp(line, "@body", 5) == 0) {
+            if (t->functions) t->functions_len = (size_t)(p - t->functions);
+            t->body = next;
+            break;
+        }
+        if (st != DSA_SUCCESS) return st;
+        p = next;
+    }
+    if (!t->kernel[0] || !t->body)
+        return dsa_fail(DSA_ERROR_INTERNAL, "template %s: missing @kernel or @body", name);
+    return check_names(name, t);
+}
+
+/* ---- element types ---- */
+
+static const char *dtype_storage(dsa_dtype t)
+{
+    switch (t) {
+    case DSA_BF16: case DSA_FP16: return "u16";
+    case DSA_FP32: return "f32";
+    case DSA_INT32: return "i32";
+    default: return "u8";
+    }
+}
+
+/* The dialect's spelling of a template element type. */
+static const char *type_name(dsa_dialect d, const char *type, const dsa_spec *spec)
+{
+    if (strcmp(type, "in") == 0) type = dtype_storage(spec->in_dtype);
+    else if (strcmp(type, "out") == 0) type = dtype_storage(spec->out_dtype);
+    static const char *names[][2] = {{"u8", "uint8_t"}, {"u16", "uint16_t"}, {"i32", "int"},
+                                     {"u32", "uint"},   {"f32", "float"},    {"i64", "int64_t"}};
+    static const char *c_names[] = {"U8", "U16", "I32", "U32", "F32", "I64"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strcmp(type, names[i][0]) == 0) return d == DSA_DIALECT_GLSL ? names[i][1] : c_names[i];
+    }
+    return "F32";
+}
+
+/* ---- emitting ---- */
+
+static void emit_header(strbuf *b, dsa_dialect d, const tpl *t, const dsa_spec *spec)
+{
+    if (d == DSA_DIALECT_GLSL) {
+        sb_text(b, "#version 450\n"
+                   "#extension GL_EXT_shader_8bit_storage : require\n"
+                   "#extension GL_EXT_shader_16bit_storage : require\n"
+                   "#extension GL_EXT_shader_explicit_arithmetic_types_int64 : require\n");
+        if (spec->subgroup > 0)
+            sb_text(b, "#extension GL_KHR_shader_subgroup_basic : require\n"
+                       "#extension GL_KHR_shader_subgroup_arithmetic : require\n"
+                       "#extension GL_KHR_shader_subgroup_shuffle : require\n");
+    }
+    sb_printf(b, "/* libdsa %s: kernel %s, dialect %s (generated; see templates/kernels/%s.dsa) */\n",
+              dsa_version_string(), t->kernel, dsa_dialect_name(d), t->kernel);
+    sb_printf(b, "#define BLOCK %d\n#define TILE_M %d\n#define TILE_N %d\n#define TILE_K %d\n",
+              spec->block, spec->tile_m, spec->tile_n, spec->tile_k);
+    sb_printf(b, "#define HEADS %d\n#define DIM %d\n#define SUBGROUP %d\n#define MATRIX %d\n",
+              spec->heads, spec->dim, spec->subgroup, spec->matrix);
+    sb_printf(b, "#define STAGES %d\n#define IN_DTYPE %d\n#define OUT_DTYPE %d\n", spec->stages,
+              (int)spec->in_dtype, (int)spec->out_dtype);
+}
+
+static dsa_status emit_preludes(strbuf *b, dsa_dialect d)
+{
+    char path[64];
+    snprintf(path, sizeof path, "dialects/%s.h", dsa_dialect_name(d));
+    const char *prelude = dsa_embedded_text(path), *common = dsa_embedded_text("dialects/common.h");
+    if (!prelude || !common)
+        return dsa_fail(DSA_ERROR_INTERNAL, "codegen: the %s prelude is not embedded in this build", path);
+    sb_text(b, prelude);
+    sb_text(b, common);
+    return DSA_SUCCESS;
+}
+
+/* GLSL: bindings, push constants and shared arrays live at global scope. */
+static void emit_glsl_globals(strbuf *b, const tpl *t, const dsa_spec *spec)
+{
+    sb_text(b, "\nlayout(local_size_x = BLOCK) in;\n");
+    for (int i = 0; i < t->n_buffers; i++) {
+        const tpl_arg *a = &t->buffers[i];
+        sb_printf(b, "layout(std430, binding = %d) restrict %sbuffer dsa_b%d { %s d[]; } %s;\n", i,
+                  a->write ? "" : "readonly ", i, type_name(DSA_DIALECT_GLSL, a->type, spec), a->name);
+    }
+    if (t->n_scalars) {
+        sb_text(b, "layout(push_constant) uniform dsa_params_t {\n");
+        for (int i = 0; i < t->n_scalars; i++)
+            sb_printf(b, "    %s p_%s;\n", type_name(DSA_DIALECT_GLSL, t->scalars[i].type, spec), t->scalars[i].name);
+        sb_text(b, "} dsa_params;\n");
+        for (int i = 0; i < t->n_scalars; i++)
+            sb_printf(b, "#define %s dsa_params.p_%s\n", t->scalars[i].name, t->scalars[i].name);
+    }
+    for (int i = 0; i < t->n_shared; i++) sb_printf(b, "shared %s;\n", t->shared[i]);
+}
+
+static void emit_signature(strbuf *b, dsa_dialect d, const tpl *t, const dsa_spec *spec)
+{
+    if (d == DSA_DIALECT_GLSL) {
+        sb_text(b, "\nvoid main()\n{\n");
+        return;
+    }
+    if (d == DSA_DIALECT_OPENCL)
+        sb_printf(b, "\n__kernel __attribute__((reqd_work_group_size(BLOCK, 1, 1))) void %s(", t->kernel);
+    else
+        sb_printf(b, "\nextern \"C\" __global__ void __launch_bounds__(BLOCK) %s(", t->kernel);
+    const char *space = d == DSA_DIALECT_OPENCL ? "__global " : "";
+    const char *restrict_kw = d == DSA_DIALECT_OPENCL ? "restrict" : "__restrict__";
+    int first = 1;
+    for (int i = 0; i < t->n_buffers; i++, first = 0) {
+        const tpl_arg *a = &t->buffers[i];
+        sb_printf(b, "%s\n    %s%s%s *%s %s", first ? "" : ",", space, a->write ? "" : "const ",
+                  type_name(d, a->type, spec), restrict_kw, a->name);
+    }
+    for (int i = 0; i < t->n_scalars; i++, first = 0)
+        sb_printf(b, "%s\n    %s %s", first ? "" : ",", type_name(d, t->scalars[i].type, spec), t->scalars[i].name);
+    sb_text(b, ")\n{\n");
+    const char *qual = d == DSA_DIALECT_OPENCL ? "__local" : "__shared__";
+    for (int i = 0; i < t->n_shared; i++) sb_printf(b, "    %s %s;\n", qual, t->shared[i]);
+}
+
+dsa_status dsa_generate(const dsa_kernel_def *k, dsa_dialect d, const dsa_spec *spec, char **source)
+{
+    if (!k || !spec || !source) return dsa_fail(DSA_ERROR_NULL_POINTER, "codegen: NULL argument");
+    *source = NULL;
+    if ((unsigned)d >= DSA_DIALECT_COUNT)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "codegen: dialect %d, expected 0..%d", (int)d,
+                        DSA_DIALECT_COUNT - 1);
+    tpl t;
+    dsa_status st = parse_template(k->name, k->source, &t);
+    if (st != DSA_SUCCESS) return st;
+    strbuf b = {0};
+    emit_header(&b, d, &t, spec);
+    st = emit_preludes(&b, d);
+    if (st != DSA_SUCCESS) {
+        free(b.s);
+        return st;
+    }
+    if (d == DSA_DIALECT_GLSL) emit_glsl_globals(&b, &t, spec);
+    if (t.functions_len) {
+        sb_text(&b, "\n");
+        sb_add(&b, t.functions, t.functions_len);
+    }
+    emit_signature(&b, d, &t, spec);
+    sb_text(&b, t.body);
+    sb_text(&b, "}\n");
+    if (b.oom) {
+        free(b.s);
+        return dsa_fail(DSA_ERROR_OUT_OF_MEMORY, "codegen: out of host memory");
+    }
+    *source = b.s;
+    return DSA_SUCCESS;
+}

@@ -1,0 +1,124 @@
+/* Specializations: named fields, parsing "k=v" lists (dsa codegen --param, DSA_TUNING), and the
+ * checks every specialization passes before code is generated for a device. */
+#include "template.h"
+#include "internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FIELD(n) {#n, offsetof(dsa_spec, n), 0}
+static const dsa_spec_field fields[] = {
+    FIELD(block), FIELD(tile_m), FIELD(tile_n), FIELD(tile_k), FIELD(heads), FIELD(dim),
+    FIELD(subgroup), FIELD(matrix), FIELD(stages),
+    {"in_dtype", offsetof(dsa_spec, in_dtype), 1}, {"out_dtype", offsetof(dsa_spec, out_dtype), 1},
+};
+#undef FIELD
+
+/* Portable limits: what every device class offers (lavapipe's 32 KiB of shared memory, Vulkan's
+ * guaranteed 128-invocation work-groups are the floor; larger blocks need a device that says so). */
+#define PORTABLE_SHARED_BYTES (32u * 1024u)
+#define MAX_BLOCK 1024
+
+const dsa_spec_field *dsa_spec_fields(int *count)
+{
+    *count = (int)(sizeof fields / sizeof fields[0]);
+    return fields;
+}
+
+static int parse_dtype(const char *v, dsa_dtype *out)
+{
+    for (int t = DSA_BF16; t <= DSA_FP8_E4M3; t++) {
+        const char *name = dsa_dtype_name((dsa_dtype)t);
+        if (strcmp(v, name) == 0 || (t == DSA_FP8_E4M3 && strcmp(v, "fp8") == 0)) {
+            *out = (dsa_dtype)t;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+dsa_status dsa_spec_set(dsa_spec *spec, const char *name, const char *value)
+{
+    int n;
+    const dsa_spec_field *f = dsa_spec_fields(&n);
+    for (int i = 0; i < n; i++) {
+        if (strcmp(f[i].name, name) != 0) continue;
+        char *base = (char *)spec + f[i].offset;
+        if (f[i].is_dtype) {
+            dsa_dtype t;
+            if (!parse_dtype(value, &t))
+                return dsa_fail(DSA_ERROR_INVALID_ARGUMENT,
+                                "spec: %s is \"%s\", expected bf16, fp16, fp32, int32, uint8 or fp8", name, value);
+            memcpy(base, &t, sizeof t);
+            return DSA_SUCCESS;
+        }
+        char *end;
+        errno = 0;
+        long v = strtol(value, &end, 10);
+        if (errno || *end || end == value || v < 0 || v > 1 << 20)
+            return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "spec: %s is \"%s\", expected an integer 0..%d",
+                            name, value, 1 << 20);
+        int iv = (int)v;
+        memcpy(base, &iv, sizeof iv);
+        return DSA_SUCCESS;
+    }
+    char known[256] = "";
+    for (int i = 0; i < n; i++) {
+        strncat(known, f[i].name, sizeof known - strlen(known) - 1);
+        if (i + 1 < n) strncat(known, ", ", sizeof known - strlen(known) - 1);
+    }
+    return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "spec: unknown field \"%s\", expected one of %s", name, known);
+}
+
+dsa_status dsa_spec_parse(dsa_spec *spec, const char *text)
+{
+    const char *p = text ? text : "";
+    while (*p) {
+        while (*p == ',' || isspace((unsigned char)*p)) p++;
+        if (!*p) break;
+        size_t len = strcspn(p, ", \t\n");
+        char item[96];
+        snprintf(item, sizeof item, "%.*s", (int)(len < sizeof item ? len : sizeof item - 1), p);
+        char *eq = strchr(item, '=');
+        if (!eq) return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "spec: \"%s\" is not name=value", item);
+        *eq = '\0';
+        dsa_status st = dsa_spec_set(spec, item, eq + 1);
+        if (st != DSA_SUCCESS) return st;
+        p += len;
+    }
+    return DSA_SUCCESS;
+}
+
+static int is_pow2(int v) { return v > 0 && (v & (v - 1)) == 0; }
+
+dsa_status dsa_spec_check(const dsa_kernel_def *k, const dsa_spec *spec, const dsa_device_info *device)
+{
+    if (!is_pow2(spec->block) || spec->block < 32 || spec->block > MAX_BLOCK)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: spec block is %d, expected a power of two in 32..%d",
+                        k->name, spec->block, MAX_BLOCK);
+    if (spec->subgroup != 0 && (!is_pow2(spec->subgroup) || spec->subgroup > 64 || spec->subgroup > spec->block))
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT,
+                        "%s: spec subgroup is %d, expected 0 or a power of two <= min(64, block)", k->name,
+                        spec->subgroup);
+    if (spec->matrix != 0 && spec->matrix != 1)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: spec matrix is %d, expected 0 or 1", k->name, spec->matrix);
+    if (spec->stages < 1 || spec->stages > 8)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: spec stages is %d, expected 1..8", k->name, spec->stages);
+    dsa_status st = k->check ? k->check(spec) : DSA_SUCCESS;
+    if (st != DSA_SUCCESS) return st;
+    uint64_t shared = k->shared_bytes ? k->shared_bytes(spec) : 0;
+    uint64_t limit = device && device->shared_mem_per_block ? device->shared_mem_per_block : PORTABLE_SHARED_BYTES;
+    if (shared > limit)
+        return dsa_fail(DSA_ERROR_UNSUPPORTED, "%s: this spec needs %llu bytes of shared memory, the %s has %llu",
+                        k->name, (unsigned long long)shared, device ? "device" : "portable limit",
+                        (unsigned long long)limit);
+    if (device && spec->subgroup && !(device->subgroup_sizes & (1u << __builtin_ctz((unsigned)spec->subgroup))))
+        return dsa_fail(DSA_ERROR_UNSUPPORTED, "%s: spec subgroup %d is not a subgroup size of %s", k->name,
+                        spec->subgroup, device->name);
+    if (device && spec->matrix && !(device->caps & DSA_CAP_MATRIX_UNITS))
+        return dsa_fail(DSA_ERROR_UNSUPPORTED, "%s: spec matrix=1 but %s has no matrix units", k->name, device->name);
+    return DSA_SUCCESS;
+}

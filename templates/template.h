@@ -1,0 +1,94 @@
+/* The tile-level template layer (docs/templates.md): kernel templates written once in a small
+ * portable C subset over a vocabulary of primitives, and the generator that turns a template plus
+ * a specialization into source for one dialect (CUDA C++, HIP C++, OpenCL C 1.2, GLSL 4.50).
+ *
+ * A template file (templates/kernels/NAME.dsa) has a declaration part and a body:
+ *
+ *   @kernel quantize_fp8                 name of the entry point
+ *   @buffer x      in    read            a buffer argument: name, element type, access
+ *   @buffer q      u8    write              element types: u8 u16 i32 u32 f32, or `in` / `out`
+ *   @scalar groups i64                      (the storage type of the spec's in/out dtype)
+ *   @shared F32 red[BLOCK]               a shared (work-group) array
+ *   @body
+ *   ... statements using the vocabulary (templates/dialects/NAME.h) ...
+ *
+ * The generator emits, per dialect: a header, the specialization as #defines, the dialect's
+ * prelude (the vocabulary's definitions), the buffer/scalar/shared declarations in the dialect's
+ * own form (kernel parameters, SSBO bindings, push constants, __shared__ / __local arrays), and the
+ * body. Shared arrays and buffer declarations are placed by the generator, so GLSL's rules (no
+ * pointers, shared arrays at global scope) never reach a template. */
+#ifndef DSA_TEMPLATE_H
+#define DSA_TEMPLATE_H
+
+#include "dsa.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum dsa_dialect {
+    DSA_DIALECT_CUDA = 0,
+    DSA_DIALECT_HIP = 1,
+    DSA_DIALECT_OPENCL = 2,
+    DSA_DIALECT_GLSL = 3,
+    DSA_DIALECT_COUNT = 4
+} dsa_dialect;
+
+const char *dsa_dialect_name(dsa_dialect d);
+int dsa_dialect_parse(const char *name, dsa_dialect *out); /* 1 on success */
+
+/* ---- specialization: the explicit struct core fills from the device and the tuning table ---- */
+typedef struct dsa_spec {
+    int block;     /* threads per block (work-group size) */
+    int tile_m;    /* rows of a tile (queries, heads or keys, per kernel) */
+    int tile_n;    /* columns of a tile */
+    int tile_k;    /* reduction depth of a tile */
+    int heads;     /* heads handled by one block */
+    int dim;       /* head / row dimension (128, 512, 576) */
+    int subgroup;  /* subgroup (warp, wavefront) size the code may rely on; 0: no subgroup ops */
+    int matrix;    /* 0: portable gemm; 1: the dialect's matrix-unit path */
+    int stages;    /* pipeline stages of global -> shared copies (1: none) */
+    dsa_dtype in_dtype;
+    dsa_dtype out_dtype;
+} dsa_spec;
+
+/* Parameters by name, for `dsa codegen --param k=v`, DSA_TUNING files and messages. */
+typedef struct dsa_spec_field {
+    const char *name;
+    size_t offset; /* in dsa_spec */
+    int is_dtype;
+} dsa_spec_field;
+const dsa_spec_field *dsa_spec_fields(int *count);
+/* Sets one field from text ("block", "128" or "in_dtype", "bf16"); DSA_ERROR_INVALID_ARGUMENT
+ * names the field and the value when either is unknown. */
+dsa_status dsa_spec_set(dsa_spec *spec, const char *name, const char *value);
+/* Applies "k=v,k=v" (or whitespace-separated) assignments. */
+dsa_status dsa_spec_parse(dsa_spec *spec, const char *text);
+
+/* ---- kernels ---- */
+typedef struct dsa_kernel_def dsa_kernel_def;
+struct dsa_kernel_def {
+    const char *name;       /* entry point and file name */
+    const char *summary;    /* one line for `dsa codegen --list` */
+    const char *source;     /* the template text, embedded at build time */
+    dsa_spec defaults;      /* portable defaults, valid on every device class */
+    /* Rejects combinations the template cannot run (message names the field, value, rule). */
+    dsa_status (*check)(const dsa_spec *spec);
+    /* Shared memory bytes one block uses with this spec (for the device-fit check). */
+    uint64_t (*shared_bytes)(const dsa_spec *spec);
+};
+
+int dsa_kernel_count(void);
+const dsa_kernel_def *dsa_kernel_at(int i);
+const dsa_kernel_def *dsa_kernel_find(const char *name);
+
+/* The checks every specialization passes: kernel rules, then fit on the device (NULL: no device,
+ * only the kernel's rules and the portable limits: block <= 1024, shared <= 32 KiB... see docs). */
+dsa_status dsa_spec_check(const dsa_kernel_def *k, const dsa_spec *spec, const dsa_device_info *device);
+
+/* Generates the source for kernel k in dialect d: a malloc'd NUL-terminated string. */
+dsa_status dsa_generate(const dsa_kernel_def *k, dsa_dialect d, const dsa_spec *spec, char **source);
+
+/* ---- embedded texts (generated at build time from templates/kernels and templates/dialects) ---- */
+const char *dsa_embedded_text(const char *path); /* "kernels/quantize_fp8.dsa"; NULL if absent */
+
+#endif
