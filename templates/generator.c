@@ -223,17 +223,22 @@ static void emit_glsl_globals(strbuf *b, const tpl *t, const dsa_spec *spec)
     sb_text(b, "\nlayout(local_size_x = BLOCK) in;\n");
     for (int i = 0; i < t->n_buffers; i++) {
         const tpl_arg *a = &t->buffers[i];
-        sb_printf(b, "layout(std430, binding = %d) restrict %sbuffer dsa_b%d { %s d[]; } %s;\n", i,
+        sb_printf(b, "layout(std430, binding = %d) restrict %sbuffer dsa_b%d { %s d[]; } dsa_%s;\n", i,
                   a->write ? "" : "readonly ", i, type_name(DSA_DIALECT_GLSL, a->type, spec), a->name);
     }
-    if (t->n_scalars) {
-        sb_text(b, "layout(push_constant) uniform dsa_params_t {\n");
-        for (int i = 0; i < t->n_scalars; i++)
-            sb_printf(b, "    %s p_%s;\n", type_name(DSA_DIALECT_GLSL, t->scalars[i].type, spec), t->scalars[i].name);
-        sb_text(b, "} dsa_params;\n");
-        for (int i = 0; i < t->n_scalars; i++)
-            sb_printf(b, "#define %s dsa_params.p_%s\n", t->scalars[i].name, t->scalars[i].name);
-    }
+    /* Scalars, then each buffer's element offset, as push constants (members prefixed so that the
+     * macros naming them are not self-referential). */
+    sb_text(b, "layout(push_constant) uniform dsa_params_t {\n");
+    for (int i = 0; i < t->n_scalars; i++)
+        sb_printf(b, "    %s p_%s;\n", type_name(DSA_DIALECT_GLSL, t->scalars[i].type, spec), t->scalars[i].name);
+    for (int i = 0; i < t->n_buffers; i++) sb_printf(b, "    int64_t p_%s_off;\n", t->buffers[i].name);
+    sb_text(b, "} dsa_params;\n");
+    for (int i = 0; i < t->n_scalars; i++)
+        sb_printf(b, "#define %s dsa_params.p_%s\n", t->scalars[i].name, t->scalars[i].name);
+    /* A buffer is used as LD(q, i) -> q(i): a macro per buffer adds its view's offset. */
+    for (int i = 0; i < t->n_buffers; i++)
+        sb_printf(b, "#define %s(i) dsa_%s.d[uint(dsa_params.p_%s_off + (i))]\n", t->buffers[i].name,
+                  t->buffers[i].name, t->buffers[i].name);
     for (int i = 0; i < t->n_shared; i++) sb_printf(b, "shared %s;\n", t->shared[i]);
 }
 
@@ -257,7 +262,12 @@ static void emit_signature(strbuf *b, dsa_dialect d, const tpl *t, const dsa_spe
     }
     for (int i = 0; i < t->n_scalars; i++, first = 0)
         sb_printf(b, "%s\n    %s %s", first ? "" : ",", type_name(d, t->scalars[i].type, spec), t->scalars[i].name);
+    /* Views start anywhere in their buffer (cl_mem and VkBuffer bindings cannot be offset freely),
+     * so every buffer comes with its view's element offset, applied once here. */
+    for (int i = 0; i < t->n_buffers; i++, first = 0)
+        sb_printf(b, "%s\n    I64 %s_off", first ? "" : ",", t->buffers[i].name);
     sb_text(b, ")\n{\n");
+    for (int i = 0; i < t->n_buffers; i++) sb_printf(b, "    %s += %s_off;\n", t->buffers[i].name, t->buffers[i].name);
     const char *qual = d == DSA_DIALECT_OPENCL ? "__local" : "__shared__";
     for (int i = 0; i < t->n_shared; i++) sb_printf(b, "    %s %s;\n", qual, t->shared[i]);
 }
@@ -292,5 +302,40 @@ dsa_status dsa_generate(const dsa_kernel_def *k, dsa_dialect d, const dsa_spec *
         return dsa_fail(DSA_ERROR_OUT_OF_MEMORY, "codegen: out of host memory");
     }
     *source = b.s;
+    return DSA_SUCCESS;
+}
+
+/* ---- signatures, for backends ---- */
+
+static dsa_arg_type arg_type(const char *type, const dsa_spec *spec)
+{
+    if (strcmp(type, "in") == 0) type = dtype_storage(spec->in_dtype);
+    else if (strcmp(type, "out") == 0) type = dtype_storage(spec->out_dtype);
+    static const char *names[] = {"u8", "u16", "i32", "u32", "f32", "i64"};
+    for (int i = 0; i < 6; i++)
+        if (strcmp(type, names[i]) == 0) return (dsa_arg_type)i;
+    return DSA_ARG_F32;
+}
+
+size_t dsa_arg_type_size(dsa_arg_type t)
+{
+    static const size_t sizes[] = {1, 2, 4, 4, 4, 8};
+    return (unsigned)t < 6 ? sizes[t] : 0;
+}
+
+dsa_status dsa_kernel_signature(const dsa_kernel_def *k, const dsa_spec *spec, dsa_signature *sig)
+{
+    tpl t;
+    dsa_status st = parse_template(k->name, k->source, &t);
+    if (st != DSA_SUCCESS) return st;
+    memset(sig, 0, sizeof *sig);
+    sig->n_buffers = t.n_buffers;
+    sig->n_scalars = t.n_scalars;
+    for (int i = 0; i < t.n_buffers; i++) {
+        sig->buffer_type[i] = arg_type(t.buffers[i].type, spec);
+        sig->buffer_written[i] = t.buffers[i].write;
+    }
+    for (int i = 0; i < t.n_scalars; i++) sig->scalar_type[i] = arg_type(t.scalars[i].type, spec);
+    snprintf(sig->entry, sizeof sig->entry, "%s", t.kernel);
     return DSA_SUCCESS;
 }

@@ -85,6 +85,21 @@ const dsa_kernel_def *dsa_kernel_find(const char *name);
  * only the kernel's rules and the portable limits: block <= 1024, shared <= 32 KiB... see docs). */
 dsa_status dsa_spec_check(const dsa_kernel_def *k, const dsa_spec *spec, const dsa_device_info *device);
 
+/* A kernel's arguments as backends marshal them, in this order in every dialect: the buffers, the
+ * scalars, then one i64 element offset per buffer (GLSL: bindings 0..n_buffers-1 and push
+ * constants in that order, std430 layout). */
+#define DSA_MAX_KERNEL_ARGS 24
+typedef enum dsa_arg_type { DSA_ARG_U8, DSA_ARG_U16, DSA_ARG_I32, DSA_ARG_U32, DSA_ARG_F32, DSA_ARG_I64 } dsa_arg_type;
+typedef struct dsa_signature {
+    int n_buffers, n_scalars;
+    dsa_arg_type buffer_type[DSA_MAX_KERNEL_ARGS]; /* element type after the spec's in/out are applied */
+    int buffer_written[DSA_MAX_KERNEL_ARGS];
+    dsa_arg_type scalar_type[DSA_MAX_KERNEL_ARGS];
+    char entry[48]; /* the entry point's name (GLSL: "main") */
+} dsa_signature;
+dsa_status dsa_kernel_signature(const dsa_kernel_def *k, const dsa_spec *spec, dsa_signature *sig);
+size_t dsa_arg_type_size(dsa_arg_type t);
+
 /* Generates the source for kernel k in dialect d: a malloc'd NUL-terminated string. */
 dsa_status dsa_generate(const dsa_kernel_def *k, dsa_dialect d, const dsa_spec *spec, char **source);
 

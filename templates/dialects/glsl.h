@@ -16,11 +16,11 @@
 #define BLOCK_ID_Y int64_t(gl_WorkGroupID.y)
 #define NUM_BLOCKS_X int64_t(gl_NumWorkGroups.x)
 #define BARRIER() { memoryBarrierShared(); barrier(); }
-/* Buffers are SSBO blocks named after the argument, with one member `d`; GLSL indexes with 32 bits,
- * so 64-bit element offsets are narrowed here (bindings larger than 2^32 elements are split by the
- * backend). */
-#define LD(buf, i) buf.d[uint(i)]
-#define ST(buf, i, v) buf.d[uint(i)] = (v)
+/* Each buffer argument `q` is a macro q(i) naming element i of its view (the generator defines it
+ * over the SSBO and the view's offset). GLSL indexes with 32 bits: bindings larger than 2^32
+ * elements are split by the backend. */
+#define LD(buf, i) buf(i)
+#define ST(buf, i, v) buf(i) = (v)
 #define F32_BITS(x) floatBitsToUint(x)
 #define BITS_F32(u) uintBitsToFloat(u)
 #define EXPF(x) exp(x)
