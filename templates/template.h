@@ -77,6 +77,21 @@ struct dsa_kernel_def {
     uint64_t (*shared_bytes)(const dsa_spec *spec);
 };
 
+/* What a family file (templates/family_<name>.c) lists for each of its kernels; the registry
+ * (templates/kernels.c) adds the embedded text and the defaults. */
+typedef struct dsa_kernel_entry {
+    const char *name, *summary;
+    dsa_status (*check)(const dsa_spec *spec);        /* may be NULL */
+    uint64_t (*shared_bytes)(const dsa_spec *spec);   /* may be NULL: no shared memory */
+    void (*defaults)(dsa_spec *spec);                 /* adjusts the base defaults; may be NULL */
+} dsa_kernel_entry;
+typedef struct dsa_kernel_family {
+    const dsa_kernel_entry *entries;
+    int count;
+} dsa_kernel_family;
+extern const dsa_kernel_family dsa_family_quant, dsa_family_cache, dsa_family_indexer, dsa_family_topk,
+    dsa_family_mla;
+
 int dsa_kernel_count(void);
 const dsa_kernel_def *dsa_kernel_at(int i);
 const dsa_kernel_def *dsa_kernel_find(const char *name);
@@ -99,6 +114,10 @@ typedef struct dsa_signature {
 } dsa_signature;
 dsa_status dsa_kernel_signature(const dsa_kernel_def *k, const dsa_spec *spec, dsa_signature *sig);
 size_t dsa_arg_type_size(dsa_arg_type t);
+
+/* Applies the DSA_TUNING overlay (templates/tuning.c) for kernel k on dev (NULL: rules without a
+ * device filter only) to spec. */
+dsa_status dsa_tuning_apply(const dsa_kernel_def *k, const dsa_device_info *dev, dsa_spec *spec);
 
 /* Generates the source for kernel k in dialect d: a malloc'd NUL-terminated string. */
 dsa_status dsa_generate(const dsa_kernel_def *k, dsa_dialect d, const dsa_spec *spec, char **source);

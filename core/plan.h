@@ -1,0 +1,65 @@
+/* Launch plans: how an op becomes kernel launches on a GPU backend. Written once here and shared by
+ * CUDA, HIP, OpenCL and Vulkan, so that no backend repeats the op -> kernel mapping; a backend only
+ * compiles the planned kernels (templates/) and marshals their arguments (template.h,
+ * dsa_kernel_signature). Each family's plans live in core/plan_<family>.c. */
+#ifndef DSA_CORE_PLAN_H
+#define DSA_CORE_PLAN_H
+
+#include "internal.h"
+#include "template.h"
+
+#define DSA_PLAN_MAX_LAUNCHES 8
+
+typedef struct dsa_launch_buffer {
+    dsa_buffer *buffer;
+    uint64_t byte_offset; /* where the view starts; backends pass byte_offset / element size */
+} dsa_launch_buffer;
+
+typedef union dsa_launch_scalar {
+    int64_t i; /* i64, i32, u32 scalars */
+    float f;   /* f32 scalars */
+} dsa_launch_scalar;
+
+typedef struct dsa_launch {
+    const dsa_kernel_def *kernel;
+    dsa_spec spec;
+    uint32_t grid[3]; /* blocks; each block has spec.block threads */
+    dsa_launch_buffer buffers[DSA_MAX_KERNEL_ARGS]; /* in the template's order */
+    int n_buffers;
+    dsa_launch_scalar scalars[DSA_MAX_KERNEL_ARGS]; /* in the template's order */
+    int n_scalars;
+} dsa_launch;
+
+/* Launches run in order on the context's queue. */
+typedef struct dsa_plan {
+    dsa_launch launch[DSA_PLAN_MAX_LAUNCHES];
+    int n;
+} dsa_plan;
+
+/* Scratch bytes the op's plan needs on this device (0 for most ops). */
+dsa_status dsa_plan_workspace(const dsa_device_info *dev, dsa_op op, const void *args, uint64_t *bytes);
+/* The launches of a validated op on this device; ws is the resolved workspace. An op without a
+ * template yet is DSA_ERROR_UNSUPPORTED with a message naming it. */
+dsa_status dsa_plan_build(const dsa_device_info *dev, dsa_op op, const void *args, const dsa_workspace *ws,
+                          dsa_plan *plan);
+
+/* ---- helpers for plan files ---- */
+/* The specialization of kernel `name` for a device: the kernel's defaults, then the DSA_TUNING
+ * overlay (templates/tuning.c), then `adjust` by the plan (dtypes, dims); checked for the device. */
+dsa_status dsa_plan_kernel(dsa_plan *plan, const dsa_device_info *dev, const char *name,
+                           void (*adjust)(dsa_spec *spec, const void *ctx), const void *adjust_ctx,
+                           dsa_launch **out);
+void dsa_launch_add_buffer(dsa_launch *l, const dsa_tensor *t);
+void dsa_launch_add_i64(dsa_launch *l, int64_t v);
+void dsa_launch_add_f32(dsa_launch *l, float v);
+/* Blocks for n items at `per_block` items a block, capped so grid-stride loops cover the rest. */
+uint32_t dsa_grid_for(int64_t n, int64_t per_block);
+/* A tensor seen as rows x cols (cols = the last dim) with one row stride: possible when the outer
+ * dims nest without gaps. Returns 0 when they do not. */
+int dsa_as_rows(const dsa_tensor *t, int64_t *rows, int64_t *row_stride);
+
+/* Family plan functions (core/plan_<family>.c); NULL-safe dispatch is in core/plan.c. */
+dsa_status dsa_plan_quantize(const dsa_device_info *dev, const dsa_quantize_args *a, dsa_plan *plan);
+dsa_status dsa_plan_dequantize(const dsa_device_info *dev, const dsa_dequantize_args *a, dsa_plan *plan);
+
+#endif
