@@ -3,33 +3,21 @@
 
 #include <string.h>
 
-/* Each op's plan, or NULL while its family has no template yet. Families fill their rows. */
-typedef dsa_status (*plan_fn)(const dsa_device_info *dev, const void *args, const dsa_workspace *ws,
-                              dsa_plan *plan);
+static const dsa_plan_family *const families[] = {&dsa_plans_quant, &dsa_plans_cache, &dsa_plans_indexer,
+                                                   &dsa_plans_topk, &dsa_plans_mla};
 
-static dsa_status quantize_plan(const dsa_device_info *dev, const void *a, const dsa_workspace *ws, dsa_plan *p)
+static const dsa_plan_entry *find_entry(dsa_op op)
 {
-    (void)ws;
-    return dsa_plan_quantize(dev, a, p);
+    for (size_t f = 0; f < sizeof families / sizeof families[0]; f++)
+        for (int i = 0; i < families[f]->count; i++)
+            if (families[f]->entries[i].op == op) return &families[f]->entries[i];
+    return NULL;
 }
-
-static dsa_status dequantize_plan(const dsa_device_info *dev, const void *a, const dsa_workspace *ws, dsa_plan *p)
-{
-    (void)ws;
-    return dsa_plan_dequantize(dev, a, p);
-}
-
-static const plan_fn plans[DSA_OP_COUNT] = {
-    [DSA_OP_QUANTIZE_FP8] = quantize_plan,
-    [DSA_OP_DEQUANTIZE_FP8] = dequantize_plan,
-};
 
 dsa_status dsa_plan_workspace(const dsa_device_info *dev, dsa_op op, const void *args, uint64_t *bytes)
 {
-    (void)dev;
-    (void)op;
-    (void)args;
-    *bytes = 0; /* families that need scratch add their rule here */
+    const dsa_plan_entry *e = find_entry(op);
+    *bytes = e && e->workspace ? e->workspace(dev, args) : 0;
     return DSA_SUCCESS;
 }
 
@@ -37,10 +25,11 @@ dsa_status dsa_plan_build(const dsa_device_info *dev, dsa_op op, const void *arg
                           dsa_plan *plan)
 {
     memset(plan, 0, sizeof *plan);
-    if ((unsigned)op >= DSA_OP_COUNT || !plans[op])
+    const dsa_plan_entry *e = find_entry(op);
+    if (!e)
         return dsa_fail(DSA_ERROR_UNSUPPORTED, "%s: unsupported on %s: no kernel template for this op yet",
                         dsa_op_name(op), dev->name);
-    return plans[op](dev, args, ws, plan);
+    return e->plan(dev, args, ws, plan);
 }
 
 dsa_status dsa_plan_kernel(dsa_plan *plan, const dsa_device_info *dev, const char *name,

@@ -58,8 +58,17 @@ uint32_t dsa_grid_for(int64_t n, int64_t per_block);
  * dims nest without gaps. Returns 0 when they do not. */
 int dsa_as_rows(const dsa_tensor *t, int64_t *rows, int64_t *row_stride);
 
-/* Family plan functions (core/plan_<family>.c); NULL-safe dispatch is in core/plan.c. */
-dsa_status dsa_plan_quantize(const dsa_device_info *dev, const dsa_quantize_args *a, dsa_plan *plan);
-dsa_status dsa_plan_dequantize(const dsa_device_info *dev, const dsa_dequantize_args *a, dsa_plan *plan);
+/* Each family (core/plan_<family>.c) lists the ops it plans: the plan and, where the op needs
+ * scratch, the workspace rule (NULL: none). core/plan.c looks ops up in every family. */
+typedef struct dsa_plan_entry {
+    dsa_op op;
+    dsa_status (*plan)(const dsa_device_info *dev, const void *args, const dsa_workspace *ws, dsa_plan *plan);
+    uint64_t (*workspace)(const dsa_device_info *dev, const void *args);
+} dsa_plan_entry;
+typedef struct dsa_plan_family {
+    const dsa_plan_entry *entries;
+    int count;
+} dsa_plan_family;
+extern const dsa_plan_family dsa_plans_quant, dsa_plans_cache, dsa_plans_indexer, dsa_plans_topk, dsa_plans_mla;
 
 #endif

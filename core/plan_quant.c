@@ -14,8 +14,10 @@ static dsa_status rows_of(const char *op, const char *name, const dsa_tensor *t,
     return DSA_SUCCESS;
 }
 
-dsa_status dsa_plan_quantize(const dsa_device_info *dev, const dsa_quantize_args *a, dsa_plan *plan)
+static dsa_status plan_quantize(const dsa_device_info *dev, const void *args, const dsa_workspace *ws, dsa_plan *plan)
 {
+    const dsa_quantize_args *a = args;
+    (void)ws;
     int64_t rows, xs, qs, ss, r2, r3;
     dsa_status st = rows_of("quantize_fp8", "x", &a->x, &rows, &xs);
     if (st == DSA_SUCCESS) st = rows_of("quantize_fp8", "q", &a->q, &r2, &qs);
@@ -37,8 +39,11 @@ dsa_status dsa_plan_quantize(const dsa_device_info *dev, const dsa_quantize_args
     return DSA_SUCCESS;
 }
 
-dsa_status dsa_plan_dequantize(const dsa_device_info *dev, const dsa_dequantize_args *a, dsa_plan *plan)
+static dsa_status plan_dequantize(const dsa_device_info *dev, const void *args, const dsa_workspace *ws,
+                                  dsa_plan *plan)
 {
+    const dsa_dequantize_args *a = args;
+    (void)ws;
     int64_t rows, qs, ss, os, r2, r3;
     dsa_status st = rows_of("dequantize_fp8", "q", &a->q, &rows, &qs);
     if (st == DSA_SUCCESS) st = rows_of("dequantize_fp8", "scales", &a->scales, &r2, &ss);
@@ -59,3 +64,9 @@ dsa_status dsa_plan_dequantize(const dsa_device_info *dev, const dsa_dequantize_
     dsa_launch_add_i64(l, os);
     return DSA_SUCCESS;
 }
+
+static const dsa_plan_entry entries[] = {
+    {DSA_OP_QUANTIZE_FP8, plan_quantize, NULL},
+    {DSA_OP_DEQUANTIZE_FP8, plan_dequantize, NULL},
+};
+const dsa_plan_family dsa_plans_quant = {entries, (int)(sizeof entries / sizeof entries[0])};
