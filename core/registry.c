@@ -21,11 +21,37 @@ typedef struct backend_entry {
 static backend_entry entries[DSA_BACKEND_COUNT];
 static pthread_once_t discovered = PTHREAD_ONCE_INIT;
 
-/* GPU backends are separate issues; until one is compiled in, it says so rather than vanishing. */
+/* A GPU backend's runtime is compiled in when its backends/<name>/sources.cmake defines
+ * DSA_<NAME>_BACKEND_BUILT; until then it is listed as not in this build, rather than vanishing. */
+#ifdef DSA_CUDA_BACKEND_BUILT
+extern const dsa_backend_ops dsa_cuda_backend;
+#endif
+#ifdef DSA_HIP_BACKEND_BUILT
+extern const dsa_backend_ops dsa_hip_backend;
+#endif
+#ifdef DSA_OPENCL_BACKEND_BUILT
+extern const dsa_backend_ops dsa_opencl_backend;
+#endif
+#ifdef DSA_VULKAN_BACKEND_BUILT
+extern const dsa_backend_ops dsa_vulkan_backend;
+#endif
+
 const dsa_backend_ops *dsa_backend_table(dsa_backend b)
 {
     switch (b) {
     case DSA_BACKEND_CPU: return &dsa_cpu_backend;
+#ifdef DSA_CUDA_BACKEND_BUILT
+    case DSA_BACKEND_CUDA: return &dsa_cuda_backend;
+#endif
+#ifdef DSA_HIP_BACKEND_BUILT
+    case DSA_BACKEND_HIP: return &dsa_hip_backend;
+#endif
+#ifdef DSA_OPENCL_BACKEND_BUILT
+    case DSA_BACKEND_OPENCL: return &dsa_opencl_backend;
+#endif
+#ifdef DSA_VULKAN_BACKEND_BUILT
+    case DSA_BACKEND_VULKAN: return &dsa_vulkan_backend;
+#endif
     default: return NULL;
     }
 }
