@@ -190,7 +190,8 @@ DSA_API dsa_status dsa_device_get_info(int global_index, dsa_device_info *info);
  * context's worker threads and are complete when the call returns).
  *
  * Selector: "auto", "cpu", "backend:index" ("cuda:1") or "backend:name" where name is matched
- * case-insensitively as a substring of the platform, vendor or device name ("opencl:nvidia",
+ * case-insensitively as a substring of the device name, vendor, platform or driver/runtime version
+ * strings ("opencl:nvidia", "opencl:pocl",
  * "vulkan:llvmpipe"). "auto" (or NULL) prefers a GPU: CUDA or HIP, then Vulkan, then OpenCL, then
  * the CPU backend; CPU emulations (PoCL, lavapipe) are never chosen by auto. When the selector is
  * "auto" or NULL, the environment variable DSA_DEVICE, if set, is used instead.

@@ -219,11 +219,14 @@ dsa_status dsa_select_device(const char *selector, dsa_device_info *out)
     }
     for (int i = 0; i < e->count; i++) {
         const dsa_device_info *d = &e->devices[i];
-        if (contains_ci(d->name, rest) || contains_ci(d->vendor, rest) || contains_ci(d->platform, rest)) {
+        /* Versions too: PoCL names itself only there ("OpenCL 3.0 PoCL ..."), yet "opencl:pocl" is the
+         * natural way to ask for it. */
+        if (contains_ci(d->name, rest) || contains_ci(d->vendor, rest) || contains_ci(d->platform, rest) ||
+            contains_ci(d->runtime_version, rest) || contains_ci(d->driver_version, rest)) {
             *out = *d;
             return DSA_SUCCESS;
         }
     }
-    return dsa_fail(DSA_ERROR_NO_DEVICE, "selector \"%s\": no %s device whose platform, vendor or name contains \"%s\"",
+    return dsa_fail(DSA_ERROR_NO_DEVICE, "selector \"%s\": no %s device whose name, vendor, platform or version contains \"%s\"",
                     sel, dsa_backend_name(b), rest);
 }

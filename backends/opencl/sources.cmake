@@ -7,7 +7,9 @@ if(NOT DSA_OPENCL_INCLUDE)
 endif()
 target_sources(dsa_objects PRIVATE
   ${PROJECT_SOURCE_DIR}/backends/opencl/cl_api.c
-  ${PROJECT_SOURCE_DIR}/backends/opencl/cl_build.c)
+  ${PROJECT_SOURCE_DIR}/backends/opencl/cl_build.c
+  ${PROJECT_SOURCE_DIR}/backends/opencl/cl_backend.c)
+target_compile_definitions(dsa_objects PRIVATE DSA_OPENCL_BACKEND_BUILT)
 target_include_directories(dsa_objects PRIVATE ${PROJECT_SOURCE_DIR}/backends/opencl)
 # Directory-wide rather than on dsa_objects: the headers must also be found by the registry and by
 # tests/test_internal_opencl.c, which include backends/opencl/*.h, and DSA_BUILD_OPENCL tells those
