@@ -1,0 +1,235 @@
+/* Compile checks, with no GPU: every kernel template x dialect x specialization (the defaults plus a
+ * small grid) is generated and compiled by the real compilers — NVRTC to cubin for sm_80 and
+ * sm_90a, PoCL's clBuildProgram, clang as an offline OpenCL C compiler with every extension
+ * enabled (so paths PoCL lacks are compiled too), glslang to SPIR-V then spirv-val. A failure
+ * prints the compiler's log and the offending generated lines (dsa_compile_failure). */
+#include <criterion/criterion.h>
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "template.h"
+
+#ifdef DSA_BUILD_OPENCL
+#include "../backends/opencl/cl_api.h"
+#include "../backends/opencl/cl_build.h"
+#endif
+#ifdef DSA_HAVE_GLSLANG
+#include "../backends/vulkan/glsl_compile.h"
+#endif
+#if __has_include("../backends/cuda/nvrtc.h")
+#include "../backends/cuda/nvrtc.h"
+#define HAVE_NVRTC_HEADER 1
+#endif
+
+extern char **environ;
+
+/* The specializations checked per kernel: its defaults, then each grid point the kernel accepts. */
+#define MAX_SPECS 16
+static int specs_for(const dsa_kernel_def *k, dsa_spec *out)
+{
+    static const int blocks[] = {64, 256};
+    static const dsa_dtype dtypes[] = {DSA_BF16, DSA_FP16, DSA_FP32, DSA_FP8_E4M3};
+    int n = 0;
+    out[n++] = k->defaults;
+    for (size_t b = 0; b < sizeof blocks / sizeof blocks[0]; b++) {
+        for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0] && n < MAX_SPECS; d++) {
+            dsa_spec s = k->defaults;
+            s.block = blocks[b];
+            if (k->defaults.in_dtype != DSA_FP8_E4M3) s.in_dtype = dtypes[d];
+            else s.out_dtype = dtypes[d];
+            if (dsa_spec_check(k, &s, NULL) == DSA_SUCCESS) out[n++] = s;
+        }
+    }
+    return n;
+}
+
+static char *generate(const dsa_kernel_def *k, dsa_dialect d, const dsa_spec *s)
+{
+    char *src = NULL;
+    dsa_status st = dsa_generate(k, d, s, &src);
+    cr_assert_eq(st, DSA_SUCCESS, "%s (%s): %s", k->name, dsa_dialect_name(d), dsa_last_error());
+    return src;
+}
+
+static void describe(const dsa_spec *s, char *buf, size_t n)
+{
+    snprintf(buf, n, "block=%d in=%s out=%s", s->block, dsa_dtype_name(s->in_dtype), dsa_dtype_name(s->out_dtype));
+}
+
+Test(codegen, every_kernel_is_registered_with_its_template)
+{
+    cr_assert_gt(dsa_kernel_count(), 0);
+    for (int i = 0; i < dsa_kernel_count(); i++) {
+        const dsa_kernel_def *k = dsa_kernel_at(i);
+        cr_assert_not_null(k->source, "kernel %s has no embedded template", k->name);
+        cr_assert_eq(dsa_spec_check(k, &k->defaults, NULL), DSA_SUCCESS, "%s defaults: %s", k->name, dsa_last_error());
+    }
+}
+
+Test(codegen, bad_specs_are_refused_with_a_reason)
+{
+    const dsa_kernel_def *k = dsa_kernel_at(0);
+    dsa_spec s = k->defaults;
+    s.block = 100;
+    cr_assert_eq(dsa_spec_check(k, &s, NULL), DSA_ERROR_INVALID_ARGUMENT);
+    cr_assert(strstr(dsa_last_error(), "block") != NULL, "%s", dsa_last_error());
+    s = k->defaults;
+    cr_assert_eq(dsa_spec_parse(&s, "tile_q=4"), DSA_ERROR_INVALID_ARGUMENT);
+    cr_assert(strstr(dsa_last_error(), "tile_q") != NULL, "%s", dsa_last_error());
+    cr_assert_eq(dsa_spec_parse(&s, "block=abc"), DSA_ERROR_INVALID_ARGUMENT);
+    /* A spec that needs more shared memory than the device has is unsupported there. */
+    dsa_device_info tiny;
+    memset(&tiny, 0, sizeof tiny);
+    snprintf(tiny.name, sizeof tiny.name, "tiny");
+    tiny.shared_mem_per_block = 16;
+    s = k->defaults;
+    if (k->shared_bytes && k->shared_bytes(&s) > 16) cr_assert_eq(dsa_spec_check(k, &s, &tiny), DSA_ERROR_UNSUPPORTED);
+}
+
+#ifdef HAVE_NVRTC_HEADER
+Test(codegen, cuda_nvrtc_sm80_sm90a, .timeout = 900)
+{
+    dsa_nvrtc *nv;
+    if (dsa_nvrtc_open(&nv) != DSA_SUCCESS) cr_skip_test("NVRTC not available: %s", dsa_last_error());
+    for (int i = 0; i < dsa_kernel_count(); i++) {
+        const dsa_kernel_def *k = dsa_kernel_at(i);
+        dsa_spec specs[MAX_SPECS];
+        int n = specs_for(k, specs);
+        for (int j = 0; j < n; j++) {
+            char *src = generate(k, DSA_DIALECT_CUDA, &specs[j]);
+            static const char *arches[] = {"sm_80", "sm_90a"};
+            for (int a = 0; a < 2; a++) {
+                if (j > 0 && a == 0) continue; /* the grid on sm_90a only: compile time */
+                void *bin = NULL;
+                size_t size = 0;
+                char what[96];
+                describe(&specs[j], what, sizeof what);
+                cr_expect_eq(dsa_nvrtc_compile(nv, src, k->name, arches[a], 1, NULL, 0, &bin, &size), DSA_SUCCESS,
+                             "%s %s (%s): %s", k->name, arches[a], what, dsa_last_error());
+                free(bin);
+            }
+            free(src);
+        }
+    }
+}
+#endif
+
+#ifdef DSA_BUILD_OPENCL
+Test(codegen, opencl_pocl_build, .timeout = 900)
+{
+    const dsa_cl_api *cl;
+    if (dsa_cl_load(&cl) != DSA_SUCCESS) cr_skip_test("no OpenCL loader: %s", dsa_last_error());
+    dsa_device_info devs[16];
+    int count = 0;
+    char reason[256];
+    if (dsa_cl_probe(devs, 16, &count, reason, sizeof reason) != DSA_SUCCESS || count == 0)
+        cr_skip_test("no OpenCL device: %s", reason);
+    int pocl = -1;
+    for (int i = 0; i < count && pocl < 0; i++)
+        if (strstr(devs[i].runtime_version, "PoCL")) pocl = i;
+    if (pocl < 0) cr_skip_test("PoCL is not installed");
+    cl_platform_id platform;
+    cl_device_id device;
+    cr_assert_eq(dsa_cl_device_handles(pocl, &platform, &device), DSA_SUCCESS);
+    cl_int err;
+    cl_context ctx = cl->clCreateContext(NULL, 1, &device, NULL, NULL, &err);
+    cr_assert_eq(err, CL_SUCCESS);
+    for (int i = 0; i < dsa_kernel_count(); i++) {
+        const dsa_kernel_def *k = dsa_kernel_at(i);
+        char *src = generate(k, DSA_DIALECT_OPENCL, &k->defaults); /* PoCL builds are slow: defaults */
+        cl_program prog = NULL;
+        cr_expect_eq(dsa_cl_build(ctx, device, src, k->name, "-cl-std=CL1.2", &prog), DSA_SUCCESS, "%s: %s",
+                     k->name, dsa_last_error());
+        if (prog) cl->clReleaseProgram(prog);
+        free(src);
+    }
+    cl->clReleaseContext(ctx);
+}
+#endif
+
+/* clang as an offline OpenCL C compiler for an AMD GPU target, every extension on. */
+static int clang_compile(const char *path, char *log, size_t log_len)
+{
+    char out[128], err_path[128];
+    snprintf(out, sizeof out, "%s.o", path);
+    snprintf(err_path, sizeof err_path, "%s.log", path);
+    char *argv[] = {"clang", "-x", "cl", "-cl-std=CL1.2", "-Xclang", "-finclude-default-header", "-Xclang",
+                    "-cl-ext=+all", "-target", "amdgcn-amd-amdhsa", "-mcpu=gfx90a", "-nogpulib", "-c",
+                    (char *)path, "-o", out, NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    pid_t pid;
+    int rc = posix_spawnp(&pid, "clang", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) return -1;
+    int status = 0;
+    waitpid(pid, &status, 0);
+    FILE *f = fopen(err_path, "r");
+    size_t n = f ? fread(log, 1, log_len - 1, f) : 0;
+    log[n] = '\0';
+    if (f) fclose(f);
+    unlink(err_path);
+    unlink(out);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+}
+
+Test(codegen, opencl_clang_offline_all_extensions, .timeout = 900)
+{
+    char dir[] = "/tmp/dsa-codegen-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    for (int i = 0; i < dsa_kernel_count(); i++) {
+        const dsa_kernel_def *k = dsa_kernel_at(i);
+        dsa_spec specs[MAX_SPECS];
+        int n = specs_for(k, specs);
+        for (int j = 0; j < n; j++) {
+            char *src = generate(k, DSA_DIALECT_OPENCL, &specs[j]);
+            char path[96];
+            snprintf(path, sizeof path, "%s/%s.cl", dir, k->name);
+            FILE *f = fopen(path, "w");
+            cr_assert_not_null(f);
+            fputs(src, f);
+            fclose(f);
+            static char log[8192];
+            int rc = clang_compile(path, log, sizeof log);
+            if (rc < 0) cr_skip_test("clang is not installed");
+            char what[96];
+            describe(&specs[j], what, sizeof what);
+            cr_expect_eq(rc, 0, "clang rejected %s (%s):\n%s", k->name, what, log);
+            unlink(path);
+            free(src);
+        }
+    }
+    rmdir(dir);
+}
+
+#ifdef DSA_HAVE_GLSLANG
+Test(codegen, glsl_to_spirv_validated, .timeout = 900)
+{
+    for (int i = 0; i < dsa_kernel_count(); i++) {
+        const dsa_kernel_def *k = dsa_kernel_at(i);
+        dsa_spec specs[MAX_SPECS];
+        int n = specs_for(k, specs);
+        for (int j = 0; j < n; j++) {
+            char *src = generate(k, DSA_DIALECT_GLSL, &specs[j]);
+            uint32_t *words = NULL;
+            size_t count = 0;
+            char what[96];
+            describe(&specs[j], what, sizeof what);
+            dsa_status st = dsa_glsl_to_spirv(src, k->name, 0x10300, &words, &count);
+            cr_expect_eq(st, DSA_SUCCESS, "%s (%s): %s", k->name, what, dsa_last_error());
+            if (st == DSA_SUCCESS)
+                cr_expect_eq(dsa_spirv_validate(words, count, 1), DSA_SUCCESS, "%s (%s): %s", k->name, what,
+                             dsa_last_error());
+            free(words);
+            free(src);
+        }
+    }
+}
+#endif
