@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what libdsa needs to build and test on Debian 12 (run as root). Idempotent.
 set -euo pipefail
-packages=(build-essential cmake ninja-build pkg-config git libcriterion-dev libcjson-dev
+packages=(build-essential cmake ninja-build pkg-config git libcriterion-dev libcjson-dev libxxhash-dev
   # the template layer's compilers and the OpenCL / Vulkan backends' headers and CPU devices
   glslang-dev glslang-tools spirv-tools libvulkan-dev clang
-  ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd clinfo)
+  ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd clinfo
+  # HIP code objects for gfx90a / gfx940, compiled offline in the compile checks
+  hipcc libamdhip64-dev rocm-device-libs)
 packages+=(python3-numpy) # tests/cli/test_cli.py (brings python3)
 missing=()
 for p in "${packages[@]}"; do
