@@ -6,7 +6,7 @@ packages=(build-essential cmake ninja-build pkg-config git libcriterion-dev libc
   glslang-dev glslang-tools spirv-tools libvulkan-dev clang
   ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd clinfo
   # HIP code objects for gfx90a / gfx940, compiled offline in the compile checks
-  hipcc libamdhip64-dev rocm-device-libs)
+  clang-15 libamdhip64-dev rocm-device-libs)
 packages+=(python3-numpy) # tests/cli/test_cli.py (brings python3)
 missing=()
 for p in "${packages[@]}"; do

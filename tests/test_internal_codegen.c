@@ -153,20 +153,17 @@ Test(codegen, opencl_pocl_build, .timeout = 900)
 }
 #endif
 
-/* clang as an offline OpenCL C compiler for an AMD GPU target, every extension on. */
-static int clang_compile(const char *path, char *log, size_t log_len)
+/* Runs a compiler; returns 0 on success, 1 on a compile failure (its stderr in log), -1 if the
+ * program is not installed. */
+static int run_compiler(char *const argv[], const char *out, char *log, size_t log_len)
 {
-    char out[128], err_path[128];
-    snprintf(out, sizeof out, "%s.o", path);
-    snprintf(err_path, sizeof err_path, "%s.log", path);
-    char *argv[] = {"clang", "-x", "cl", "-cl-std=CL1.2", "-Xclang", "-finclude-default-header", "-Xclang",
-                    "-cl-ext=+all", "-target", "amdgcn-amd-amdhsa", "-mcpu=gfx90a", "-nogpulib", "-c",
-                    (char *)path, "-o", out, NULL};
+    char err_path[160];
+    snprintf(err_path, sizeof err_path, "%s.log", out);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     pid_t pid;
-    int rc = posix_spawnp(&pid, "clang", &fa, NULL, argv, environ);
+    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     if (rc != 0) return -1;
     int status = 0;
@@ -176,37 +173,81 @@ static int clang_compile(const char *path, char *log, size_t log_len)
     log[n] = '\0';
     if (f) fclose(f);
     unlink(err_path);
+    int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && access(out, F_OK) == 0;
     unlink(out);
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127) return -1; /* spawned, but not found */
+    return ok ? 0 : 1;
 }
 
-Test(codegen, opencl_clang_offline_all_extensions, .timeout = 900)
+/* clang as an offline OpenCL C compiler for an AMD GPU target, every extension on. */
+static int clang_compile(const char *path, char *log, size_t log_len)
+{
+    char out[128];
+    snprintf(out, sizeof out, "%s.o", path);
+    char *argv[] = {"clang", "-x", "cl", "-cl-std=CL1.2", "-Xclang", "-finclude-default-header", "-Xclang",
+                    "-cl-ext=+all", "-target", "amdgcn-amd-amdhsa", "-mcpu=gfx90a", "-nogpulib", "-c",
+                    (char *)path, "-o", out, NULL};
+    return run_compiler(argv, out, log, log_len);
+}
+
+/* Debian's clang 15 with the ROCm 5.2 device libraries and HIP headers (what hipcc runs, without
+ * its perl and python start-up) to code objects for CDNA2 and CDNA3. hiprtc pre-includes the HIP
+ * runtime header; offline, -include does the same. */
+static int hip_compile(const char *path, char *log, size_t log_len)
+{
+    char out[128];
+    snprintf(out, sizeof out, "%s.co", path);
+    char *argv[] = {"clang-15", "-x", "hip", "-nogpuinc", "-D__HIP_PLATFORM_AMD__",
+                    "--rocm-device-lib-path=/usr/lib/x86_64-linux-gnu/amdgcn/bitcode", "-include",
+                    "__clang_hip_runtime_wrapper.h", "-include", "hip/hip_runtime.h", "--offload-arch=gfx90a",
+                    "--offload-arch=gfx940", "--cuda-device-only", "-O2", "-c", (char *)path, "-o", out, NULL};
+    return run_compiler(argv, out, log, log_len);
+}
+
+/* Generates every kernel x spec for dialect d into files and runs `compile` on each. */
+static void compile_all(dsa_dialect d, const char *ext, int (*compile)(const char *, char *, size_t),
+                        const char *tool, int grid)
 {
     char dir[] = "/tmp/dsa-codegen-XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
     for (int i = 0; i < dsa_kernel_count(); i++) {
         const dsa_kernel_def *k = dsa_kernel_at(i);
         dsa_spec specs[MAX_SPECS];
-        int n = specs_for(k, specs);
+        int n = grid ? specs_for(k, specs) : 1;
+        if (!grid) specs[0] = k->defaults;
         for (int j = 0; j < n; j++) {
-            char *src = generate(k, DSA_DIALECT_OPENCL, &specs[j]);
+            char *src = generate(k, d, &specs[j]);
             char path[96];
-            snprintf(path, sizeof path, "%s/%s.cl", dir, k->name);
+            snprintf(path, sizeof path, "%s/%s.%s", dir, k->name, ext);
             FILE *f = fopen(path, "w");
             cr_assert_not_null(f);
             fputs(src, f);
             fclose(f);
             static char log[8192];
-            int rc = clang_compile(path, log, sizeof log);
-            if (rc < 0) cr_skip_test("clang is not installed");
-            char what[96];
-            describe(&specs[j], what, sizeof what);
-            cr_expect_eq(rc, 0, "clang rejected %s (%s):\n%s", k->name, what, log);
+            int rc = compile(path, log, sizeof log);
             unlink(path);
             free(src);
+            if (rc < 0) {
+                rmdir(dir);
+                cr_skip_test("%s is not installed", tool);
+            }
+            char what[96];
+            describe(&specs[j], what, sizeof what);
+            cr_expect_eq(rc, 0, "%s rejected %s (%s):\n%s", tool, k->name, what, log);
         }
     }
     rmdir(dir);
+}
+
+Test(codegen, opencl_clang_offline_all_extensions, .timeout = 900)
+{
+    compile_all(DSA_DIALECT_OPENCL, "cl", clang_compile, "clang", 1);
+}
+
+Test(codegen, hip_code_objects_gfx90a_gfx940, .timeout = 900)
+{
+    /* Seconds per file (two targets): the defaults only. */
+    compile_all(DSA_DIALECT_HIP, "hip", hip_compile, "clang-15 (HIP)", 0);
 }
 
 #ifdef DSA_HAVE_GLSLANG
