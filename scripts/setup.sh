@@ -4,6 +4,7 @@ set -euo pipefail
 packages=(build-essential cmake ninja-build pkg-config git libcriterion-dev libcjson-dev libxxhash-dev
   # the template layer's compilers and the OpenCL / Vulkan backends' headers and CPU devices
   glslang-dev glslang-tools spirv-tools libvulkan-dev clang
+  mesa-vulkan-drivers vulkan-validationlayers vulkan-tools
   ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd clinfo
   # HIP code objects for gfx90a / gfx940, compiled offline in the compile checks
   clang-15 libamdhip64-dev rocm-device-libs)

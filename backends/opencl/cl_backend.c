@@ -4,6 +4,7 @@
 #include "cl_api.h"
 #include "cl_build.h"
 #include "internal.h"
+#include "kernel_cache.h"
 #include "plan.h"
 #include "template.h"
 
@@ -158,6 +159,43 @@ static void cache_key(const dsa_launch *l, char *key, size_t n)
              (int)s->out_dtype);
 }
 
+#define CL_OPTIONS "-cl-std=CL1.2"
+
+/* A program from the disk cache (DSA_CACHE_DIR) when this exact source was built before for this
+ * device, driver and library version; otherwise built from source and its binary stored. */
+static dsa_status build_program(dsa_context *ctx, const char *name, const char *key, const char *source,
+                                cl_program *out)
+{
+    cl_ctx *c = impl(ctx);
+    const char *parts[] = {"opencl", source, CL_OPTIONS, ctx->info.name, ctx->info.platform,
+                           ctx->info.driver_version, ctx->info.runtime_version, dsa_version_string()};
+    dsa_cache_key ck = dsa_cache_key_make(parts, (int)(sizeof parts / sizeof parts[0]));
+    void *bin = NULL;
+    size_t size = 0;
+    if (dsa_cache_load(ck, "opencl-binary", &bin, &size) == DSA_SUCCESS && bin) {
+        cl_int err, bin_status;
+        const unsigned char *b = bin;
+        cl_program p = c->cl->clCreateProgramWithBinary(c->context, 1, &c->device, &size, &b, &bin_status, &err);
+        if (err == CL_SUCCESS && bin_status == CL_SUCCESS)
+            err = c->cl->clBuildProgram(p, 1, &c->device, CL_OPTIONS, NULL, NULL);
+        free(bin);
+        if (err == CL_SUCCESS) {
+            *out = p;
+            return DSA_SUCCESS;
+        }
+        if (p) c->cl->clReleaseProgram(p); /* a stale binary the driver refuses: rebuild from source */
+        dsa_log(DSA_LOG_INFO, "cache", "opencl: cached binary for %s refused (%s); rebuilding", key,
+                dsa_cl_error_name(err));
+    }
+    dsa_log(DSA_LOG_INFO, "compile", "opencl: building %s for %s", key, ctx->info.name);
+    dsa_status st = dsa_cl_build(c->context, c->device, source, name, CL_OPTIONS, out);
+    if (st == DSA_SUCCESS && dsa_cache_enabled() && dsa_cl_program_binary(*out, c->device, &bin, &size) == DSA_SUCCESS) {
+        dsa_cache_store(ck, "opencl-binary", bin, size);
+        free(bin);
+    }
+    return st;
+}
+
 /* The built kernel for a launch: from the context's cache, or generated and built now. */
 static dsa_status get_kernel(dsa_context *ctx, const dsa_launch *l, cached_kernel **out)
 {
@@ -177,10 +215,7 @@ static dsa_status get_kernel(dsa_context *ctx, const dsa_launch *l, cached_kerne
     dsa_status st = dsa_kernel_signature(l->kernel, &l->spec, &k->sig);
     char *source = NULL;
     if (st == DSA_SUCCESS) st = dsa_generate(l->kernel, DSA_DIALECT_OPENCL, &l->spec, &source);
-    if (st == DSA_SUCCESS) {
-        dsa_log(DSA_LOG_INFO, "compile", "opencl: building %s for %s", key, ctx->info.name);
-        st = dsa_cl_build(c->context, c->device, source, l->kernel->name, "-cl-std=CL1.2", &k->program);
-    }
+    if (st == DSA_SUCCESS) st = build_program(ctx, l->kernel->name, key, source, &k->program);
     free(source);
     if (st != DSA_SUCCESS) return st;
     cl_int err;

@@ -63,3 +63,20 @@ if(NOT APPLE)
   list(APPEND DSA_LINK_LIBS "-Wl,--exclude-libs,ALL")
 endif()
 message(STATUS "libdsa: Vulkan GLSL compiler: ${_dsa_glslang_libs}")
+
+# The runtime (vk_api.c: loader, instance, discovery; vk_backend.c: contexts, buffers, pipelines,
+# launches). It needs vulkan/vulkan.h for types and constants only (Debian: libvulkan-dev); the
+# loader itself is opened with dlopen at run time. Without the header the compiler above is still
+# built (dsa codegen --dialect spirv) and the backend reports itself as not in this build.
+if(NOT DSA_VULKAN_INCLUDE)
+  message(STATUS "libdsa: Vulkan runtime not built: vulkan/vulkan.h not found (Debian: libvulkan-dev)")
+  return()
+endif()
+target_sources(dsa_objects PRIVATE ${CMAKE_CURRENT_LIST_DIR}/vk_api.c ${CMAKE_CURRENT_LIST_DIR}/vk_backend.c)
+target_include_directories(dsa_objects PRIVATE ${DSA_VULKAN_INCLUDE})
+# The registry lists the backend (core/registry.c)...
+target_compile_definitions(dsa_objects PRIVATE DSA_VULKAN_BACKEND_BUILT)
+# ...and tests/test_internal_vulkan.c, which includes vk_api.h, knows the runtime is in this build.
+include_directories(${DSA_VULKAN_INCLUDE})
+add_compile_definitions(DSA_BUILD_VULKAN=1)
+message(STATUS "libdsa: Vulkan runtime built (libvulkan.so.1 is loaded at run time)")

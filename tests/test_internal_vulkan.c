@@ -1,0 +1,467 @@
+/* The Vulkan backend's runtime (backends/vulkan/vk_api.c, vk_backend.c) on lavapipe, the CPU Vulkan
+ * driver, with the Khronos validation layer on: discovery, buffers (mapped and staged), the fp8 ops
+ * bit-for-bit against the CPU backend, the application's own VkDevice, VkQueue and VkBuffer, and the
+ * validation message counter itself. Each test runs in its own process (Criterion forks), so the
+ * process-wide counter read at the end of a test counts that test's messages only. */
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef DSA_BUILD_VULKAN
+
+#include "../backends/vulkan/vk_api.h"
+
+/* Validation messages (and anything else the library logs as a warning or error) go to stderr, so
+ * a failing count can be read in the test output. */
+static void log_to_stderr(dsa_log_level level, const char *category, const char *message, void *user)
+{
+    (void)user;
+    if (level <= DSA_LOG_WARN) fprintf(stderr, "[%s] %s\n", category, message);
+}
+
+static void setup(void)
+{
+    /* Before the first library call: the instance is created once per process. */
+    setenv("DSA_VULKAN_VALIDATION", "1", 1);
+    unsetenv("DSA_VULKAN_STAGING");
+    dsa_set_log_callback(log_to_stderr, NULL);
+}
+
+TestSuite(vulkan, .init = setup);
+
+/* lavapipe's device description, or the test is skipped saying why. */
+static void need_lavapipe(dsa_device_info *out)
+{
+    int available = 0;
+    const char *reason = NULL;
+    cr_assert_eq(dsa_backend_available(DSA_BACKEND_VULKAN, &available, &reason), DSA_SUCCESS);
+    if (!available) cr_skip_test("no Vulkan device: %s", reason);
+    int n = 0;
+    cr_assert_eq(dsa_device_count(&n), DSA_SUCCESS);
+    for (int i = 0; i < n; i++) {
+        dsa_device_info info;
+        cr_assert_eq(dsa_device_get_info(i, &info), DSA_SUCCESS);
+        if (info.backend == DSA_BACKEND_VULKAN && strstr(info.name, "llvmpipe")) {
+            *out = info;
+            return;
+        }
+    }
+    cr_skip_test("Vulkan is available but lavapipe is not installed (Debian: mesa-vulkan-drivers)");
+}
+
+/* Asserts that the validation layer was on and reported nothing. */
+static void expect_clean_validation(void)
+{
+    if (!dsa_vk_validation_active()) {
+        cr_log_warn("VK_LAYER_KHRONOS_validation is not installed (Debian: vulkan-validationlayers): "
+                    "validation was not checked");
+        return;
+    }
+    uint64_t errors = 0, warnings = 0;
+    dsa_vk_validation_counts(&errors, &warnings);
+    cr_expect_eq(errors, 0, "the validation layer reported %llu error(s) (messages above)", (unsigned long long)errors);
+    cr_expect_eq(warnings, 0, "the validation layer reported %llu warning(s) (messages above)",
+                 (unsigned long long)warnings);
+}
+
+Test(vulkan, probe_finds_lavapipe)
+{
+    dsa_device_info d;
+    need_lavapipe(&d);
+    cr_expect(d.is_emulation, "lavapipe must be marked as an emulation (auto never picks it)");
+    cr_expect(d.is_cpu);
+    cr_expect_str_eq(d.vendor, "Mesa");
+    cr_expect_str_eq(d.platform, "llvmpipe");
+    cr_expect(strncmp(d.runtime_version, "Vulkan 1.", 9) == 0, "runtime_version is \"%s\"", d.runtime_version);
+    cr_expect(d.driver_version[0] != '\0');
+    cr_expect(d.caps & DSA_CAP_INT64);
+    cr_expect(d.caps & DSA_CAP_SUBGROUPS);
+    cr_expect_eq(d.caps & DSA_CAP_MATRIX_UNITS, 0u);
+    cr_expect_gt(d.max_buffer_bytes, 1u << 20);
+    cr_expect_geq(d.shared_mem_per_block, 16384u);
+    cr_expect_neq(d.subgroup_sizes, 0u);
+    cr_expect(d.has_uuid);
+    dsa_context *ctx = NULL;
+    cr_assert_eq(dsa_context_create("vulkan:llvmpipe", &ctx), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_expect_eq(dsa_context_destroy(ctx), DSA_SUCCESS);
+    cr_expect(dsa_vk_validation_active(), "DSA_VULKAN_VALIDATION=1 but the layer is not active");
+    expect_clean_validation();
+}
+
+static void round_trip(void)
+{
+    dsa_context *ctx = NULL;
+    cr_assert_eq(dsa_context_create("vulkan:llvmpipe", &ctx), DSA_SUCCESS, "%s", dsa_last_error());
+    enum { N = 1000 };
+    uint8_t in[N], out[N];
+    for (int i = 0; i < N; i++) in[i] = (uint8_t)(i * 37 + 11);
+    dsa_buffer *a = NULL, *b = NULL;
+    cr_assert_eq(dsa_buffer_alloc(ctx, N, &a), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_assert_eq(dsa_buffer_alloc(ctx, N, &b), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_assert_not_null(dsa_buffer_native(a));
+    cr_assert_eq(dsa_buffer_write(a, 0, in, N), DSA_SUCCESS, "%s", dsa_last_error());
+    memset(out, 0, sizeof out);
+    cr_assert_eq(dsa_buffer_read(a, 0, out, N), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_expect_arr_eq(out, in, N);
+
+    /* Unaligned fill (head, 4-byte body, tail), then a copy between buffers at odd offsets. */
+    cr_assert_eq(dsa_buffer_fill(a, 3, 0xab, 10), DSA_SUCCESS, "%s", dsa_last_error());
+    memset(in + 3, 0xab, 10);
+    cr_assert_eq(dsa_buffer_fill(b, 0, 0, N), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_assert_eq(dsa_buffer_copy(b, 5, a, 1, 500), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_assert_eq(dsa_buffer_read(b, 0, out, N), DSA_SUCCESS, "%s", dsa_last_error());
+    uint8_t want[N];
+    memset(want, 0, sizeof want);
+    memcpy(want + 5, in + 1, 500);
+    cr_expect_arr_eq(out, want, N);
+    cr_assert_eq(dsa_buffer_read(a, 7, out, 100), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_expect_arr_eq(out, in + 7, 100);
+
+    cr_expect_eq(dsa_synchronize(ctx), DSA_SUCCESS);
+    cr_expect_eq(dsa_buffer_free(a), DSA_SUCCESS);
+    cr_expect_eq(dsa_buffer_free(b), DSA_SUCCESS);
+    cr_expect_eq(dsa_context_destroy(ctx), DSA_SUCCESS, "%s", dsa_last_error());
+}
+
+Test(vulkan, buffer_round_trip_mapped_and_staged)
+{
+    dsa_device_info d;
+    need_lavapipe(&d);
+    round_trip();
+    setenv("DSA_VULKAN_STAGING", "1", 1); /* read at context creation */
+    round_trip();
+    expect_clean_validation();
+}
+
+/* ---- fp8 ops against the CPU backend -------------------------------------------------------- */
+
+enum { ROWS = 7, COLS = 384, GROUPS = COLS / 128, X_STRIDE = 512, X_OFF = 64, Q_OFF = 3, S_OFF = 8,
+       O_OFF = 16, O_STRIDE = 400 };
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint32_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 16);
+}
+
+/* x in dtype t: ordinary values, with every 5th element a random bit pattern (NaN, inf, denormals,
+ * huge and tiny values) and one all-zero group. */
+static size_t make_x(dsa_dtype t, uint8_t **out)
+{
+    size_t es = dsa_dtype_size(t), n = (size_t)X_OFF + (size_t)(ROWS - 1) * X_STRIDE + COLS;
+    uint8_t *x = calloc(n, es);
+    cr_assert_not_null(x);
+    for (size_t i = 0; i < n; i++) {
+        float v = ((float)(rnd() % 20001) - 10000.0f) / (float)(1 + rnd() % 1000);
+        uint32_t bits;
+        memcpy(&bits, &v, 4);
+        if (i % 5 == 0) bits = rnd() ^ (rnd() << 16);
+        if (i >= (size_t)X_OFF + X_STRIDE && i < (size_t)X_OFF + X_STRIDE + 128) bits = 0;
+        if (t == DSA_FP32) memcpy(x + i * 4, &bits, 4);
+        else {
+            uint16_t h = (uint16_t)(t == DSA_BF16 ? bits >> 16 : (i % 5 == 0 ? bits : (bits >> 13) & 0x3fffu));
+            memcpy(x + i * 2, &h, 2);
+        }
+    }
+    *out = x;
+    return n * es;
+}
+
+static dsa_buffer *upload(dsa_context *ctx, const void *data, size_t bytes, uint8_t fill)
+{
+    dsa_buffer *b = NULL;
+    cr_assert_eq(dsa_buffer_alloc(ctx, bytes, &b), DSA_SUCCESS, "%s", dsa_last_error());
+    if (data) cr_assert_eq(dsa_buffer_write(b, 0, data, bytes), DSA_SUCCESS, "%s", dsa_last_error());
+    else cr_assert_eq(dsa_buffer_fill(b, 0, fill, bytes), DSA_SUCCESS, "%s", dsa_last_error());
+    return b;
+}
+
+static void download(dsa_buffer *b, void *dst, size_t bytes)
+{
+    cr_assert_eq(dsa_buffer_read(b, 0, dst, bytes), DSA_SUCCESS, "%s", dsa_last_error());
+    dsa_buffer_free(b);
+}
+
+#define Q_BYTES ((size_t)Q_OFF + ROWS * COLS)
+#define S_BYTES ((size_t)S_OFF + ROWS * GROUPS * 4)
+
+/* quantize_fp8 of x (dtype t) on ctx; whole q and scales buffers (padding included) come back. */
+static void quantize_on(dsa_context *ctx, dsa_dtype t, const uint8_t *x, size_t x_bytes, uint8_t *q, uint8_t *s,
+                        int prepare)
+{
+    dsa_buffer *bx = upload(ctx, x, x_bytes, 0), *bq = upload(ctx, NULL, Q_BYTES, 0xcd),
+               *bs = upload(ctx, NULL, S_BYTES, 0xcd);
+    int64_t shape[2] = {ROWS, COLS}, xstr[2] = {X_STRIDE, 1}, sshape[2] = {ROWS, GROUPS};
+    dsa_quantize_args a;
+    a.x = dsa_tensor_make(bx, (uint64_t)X_OFF * dsa_dtype_size(t), t, 2, shape, xstr);
+    a.q = dsa_tensor_make(bq, Q_OFF, DSA_FP8_E4M3, 2, shape, NULL);
+    a.scales = dsa_tensor_make(bs, S_OFF, DSA_FP32, 2, sshape, NULL);
+    if (prepare) {
+        dsa_quantize_args shapes_only = a;
+        shapes_only.x.buffer = shapes_only.q.buffer = shapes_only.scales.buffer = NULL;
+        cr_assert_eq(dsa_prepare(ctx, DSA_OP_QUANTIZE_FP8, &shapes_only), DSA_SUCCESS, "%s", dsa_last_error());
+    }
+    cr_assert_eq(dsa_run(ctx, DSA_OP_QUANTIZE_FP8, &a, NULL), DSA_SUCCESS, "quantize_fp8 %s: %s", dsa_dtype_name(t),
+                 dsa_last_error());
+    dsa_buffer_free(bx);
+    download(bq, q, Q_BYTES);
+    download(bs, s, S_BYTES);
+}
+
+#define O_BYTES(t) (((size_t)O_OFF + (size_t)(ROWS - 1) * O_STRIDE + COLS) * dsa_dtype_size(t))
+
+static void dequantize_on(dsa_context *ctx, dsa_dtype t, const uint8_t *q, const uint8_t *s, uint8_t *o)
+{
+    dsa_buffer *bq = upload(ctx, q, Q_BYTES, 0), *bs = upload(ctx, s, S_BYTES, 0), *bo = upload(ctx, NULL, O_BYTES(t), 0xcd);
+    int64_t shape[2] = {ROWS, COLS}, ostr[2] = {O_STRIDE, 1}, sshape[2] = {ROWS, GROUPS};
+    dsa_dequantize_args a;
+    a.q = dsa_tensor_make(bq, Q_OFF, DSA_FP8_E4M3, 2, shape, NULL);
+    a.scales = dsa_tensor_make(bs, S_OFF, DSA_FP32, 2, sshape, NULL);
+    a.out = dsa_tensor_make(bo, (uint64_t)O_OFF * dsa_dtype_size(t), t, 2, shape, ostr);
+    cr_assert_eq(dsa_run(ctx, DSA_OP_DEQUANTIZE_FP8, &a, NULL), DSA_SUCCESS, "dequantize_fp8 -> %s: %s",
+                 dsa_dtype_name(t), dsa_last_error());
+    dsa_buffer_free(bq);
+    dsa_buffer_free(bs);
+    download(bo, o, O_BYTES(t));
+}
+
+static void expect_same_bytes(const char *what, const uint8_t *want, const uint8_t *got, size_t n)
+{
+    size_t bad = 0, first = 0;
+    for (size_t i = 0; i < n; i++)
+        if (want[i] != got[i] && bad++ == 0) first = i;
+    cr_expect_eq(bad, 0, "%s: %zu of %zu bytes differ from the CPU backend, first at byte %zu (cpu 0x%02x, vulkan "
+                 "0x%02x)", what, bad, n, first, bad ? want[first] : 0, bad ? got[first] : 0);
+}
+
+/* Both fp8 ops on `vk` and on the CPU backend, every input dtype and both output dtypes. */
+static void compare_fp8_ops(dsa_context *vk)
+{
+    dsa_context *cpu = NULL;
+    cr_assert_eq(dsa_context_create("cpu", &cpu), DSA_SUCCESS, "%s", dsa_last_error());
+    static const dsa_dtype in_types[] = {DSA_FP32, DSA_BF16, DSA_FP16};
+    for (size_t k = 0; k < sizeof in_types / sizeof in_types[0]; k++) {
+        dsa_dtype t = in_types[k];
+        uint8_t *x;
+        size_t xb = make_x(t, &x);
+        uint8_t qc[Q_BYTES], sc[S_BYTES], qv[Q_BYTES], sv[S_BYTES];
+        quantize_on(cpu, t, x, xb, qc, sc, 0);
+        quantize_on(vk, t, x, xb, qv, sv, k == 0);
+        char what[64];
+        snprintf(what, sizeof what, "quantize_fp8 %s: q", dsa_dtype_name(t));
+        expect_same_bytes(what, qc, qv, Q_BYTES);
+        snprintf(what, sizeof what, "quantize_fp8 %s: scales", dsa_dtype_name(t));
+        expect_same_bytes(what, sc, sv, S_BYTES);
+        free(x);
+
+        dsa_dtype ot = k == 1 ? DSA_BF16 : DSA_FP32;
+        uint8_t *oc = malloc(O_BYTES(ot)), *ov = malloc(O_BYTES(ot));
+        cr_assert(oc && ov);
+        dequantize_on(cpu, ot, qc, sc, oc);
+        dequantize_on(vk, ot, qc, sc, ov);
+        snprintf(what, sizeof what, "dequantize_fp8 -> %s", dsa_dtype_name(ot));
+        expect_same_bytes(what, oc, ov, O_BYTES(ot));
+        free(oc);
+        free(ov);
+    }
+    cr_expect_eq(dsa_context_destroy(cpu), DSA_SUCCESS);
+}
+
+Test(vulkan, fp8_ops_match_cpu_bytes)
+{
+    dsa_device_info d;
+    need_lavapipe(&d);
+    dsa_context *vk = NULL;
+    cr_assert_eq(dsa_context_create("vulkan:llvmpipe", &vk), DSA_SUCCESS, "%s", dsa_last_error());
+    compare_fp8_ops(vk);
+    cr_expect_eq(dsa_context_destroy(vk), DSA_SUCCESS, "%s", dsa_last_error());
+    setenv("DSA_VULKAN_STAGING", "1", 1);
+    cr_assert_eq(dsa_context_create("vulkan:llvmpipe", &vk), DSA_SUCCESS, "%s", dsa_last_error());
+    compare_fp8_ops(vk);
+    cr_expect_eq(dsa_context_destroy(vk), DSA_SUCCESS, "%s", dsa_last_error());
+    expect_clean_validation();
+}
+
+/* ---- the application's own objects ---------------------------------------------------------- */
+
+typedef struct app_device {
+    const dsa_vk_api *api;
+    dsa_vk_device_api d;
+    VkPhysicalDevice physical;
+    VkDevice device;
+    VkQueue queue;
+} app_device;
+
+/* A VkDevice as an application would create it for libdsa: one compute queue of the first compute
+ * family, shaderInt64 and 8/16-bit storage buffer access enabled. */
+static void app_device_create(const dsa_device_info *info, app_device *app)
+{
+    memset(app, 0, sizeof *app);
+    cr_assert_eq(dsa_vk_load(&app->api), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_assert_eq(dsa_vk_physical_device(info->index, &app->physical), DSA_SUCCESS, "%s", dsa_last_error());
+    dsa_vk_device_desc desc;
+    dsa_vk_describe(app->api, app->physical, &desc);
+    cr_assert_null(dsa_vk_missing_feature(&desc));
+    float priority = 1.0f;
+    VkDeviceQueueCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
+    qi.queueFamilyIndex = desc.queue_family;
+    qi.queueCount = 1;
+    qi.pQueuePriorities = &priority;
+    VkPhysicalDevice8BitStorageFeatures s8 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_8BIT_STORAGE_FEATURES};
+    s8.storageBuffer8BitAccess = VK_TRUE;
+    VkPhysicalDevice16BitStorageFeatures s16 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES};
+    s16.pNext = &s8;
+    s16.storageBuffer16BitAccess = VK_TRUE;
+    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+    f2.pNext = &s16;
+    f2.features.shaderInt64 = VK_TRUE;
+    VkDeviceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
+    ci.pNext = &f2;
+    ci.queueCreateInfoCount = 1;
+    ci.pQueueCreateInfos = &qi;
+    cr_assert_eq(app->api->vkCreateDevice(app->physical, &ci, NULL, &app->device), VK_SUCCESS);
+    cr_assert_eq(dsa_vk_load_device(app->api, app->device, &app->d), DSA_SUCCESS, "%s", dsa_last_error());
+    app->d.vkGetDeviceQueue(app->device, desc.queue_family, 0, &app->queue);
+}
+
+/* A buffer the application owns: device-local memory, storage and transfer usage. */
+static VkBuffer app_buffer(app_device *app, VkDeviceSize bytes, VkDeviceMemory *mem)
+{
+    VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
+    bi.size = bytes;
+    bi.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+    VkBuffer buf;
+    cr_assert_eq(app->d.vkCreateBuffer(app->device, &bi, NULL, &buf), VK_SUCCESS);
+    VkMemoryRequirements req;
+    app->d.vkGetBufferMemoryRequirements(app->device, buf, &req);
+    VkPhysicalDeviceMemoryProperties mp;
+    app->api->vkGetPhysicalDeviceMemoryProperties(app->physical, &mp);
+    uint32_t type = UINT32_MAX;
+    for (uint32_t i = 0; i < mp.memoryTypeCount && type == UINT32_MAX; i++)
+        if ((req.memoryTypeBits & (1u << i)) && (mp.memoryTypes[i].propertyFlags & VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT))
+            type = i;
+    cr_assert_neq(type, UINT32_MAX);
+    VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
+    ai.allocationSize = req.size;
+    ai.memoryTypeIndex = type;
+    cr_assert_eq(app->d.vkAllocateMemory(app->device, &ai, NULL, mem), VK_SUCCESS);
+    cr_assert_eq(app->d.vkBindBufferMemory(app->device, buf, *mem, 0), VK_SUCCESS);
+    return buf;
+}
+
+Test(vulkan, application_device_queue_and_buffer)
+{
+    dsa_device_info info;
+    need_lavapipe(&info);
+    app_device app;
+    app_device_create(&info, &app);
+
+    dsa_context_desc desc;
+    memset(&desc, 0, sizeof desc);
+    desc.selector = "vulkan:llvmpipe";
+    desc.native_context = (void *)app.device;
+    desc.native_queue = (void *)app.queue;
+    desc.native_device = (void *)app.physical;
+    dsa_context *vk = NULL;
+    cr_assert_eq(dsa_context_create_ex(&desc, &vk), DSA_SUCCESS, "%s", dsa_last_error());
+
+    /* A wrapped VkBuffer: written and read through staging copies, used by an op. */
+    VkDeviceMemory mem;
+    VkBuffer raw = app_buffer(&app, 4096, &mem);
+    dsa_buffer *wrapped = NULL;
+    cr_assert_eq(dsa_buffer_wrap(vk, (void *)raw, 4096, &wrapped), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_expect_eq(dsa_buffer_native(wrapped), (void *)raw);
+    uint8_t in[300], out[300];
+    for (int i = 0; i < 300; i++) in[i] = (uint8_t)(255 - i);
+    cr_assert_eq(dsa_buffer_write(wrapped, 1001, in, 300), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_assert_eq(dsa_buffer_read(wrapped, 1001, out, 300), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_expect_arr_eq(out, in, 300);
+    cr_assert_eq(dsa_buffer_fill(wrapped, 2, 0x5a, 7), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_assert_eq(dsa_buffer_read(wrapped, 0, out, 12), DSA_SUCCESS, "%s", dsa_last_error());
+    uint8_t want_fill[12] = {0};
+    cr_assert_eq(dsa_buffer_read(wrapped, 0, want_fill, 2), DSA_SUCCESS);
+    memset(want_fill + 2, 0x5a, 7);
+    cr_assert_eq(dsa_buffer_read(wrapped, 9, want_fill + 9, 3), DSA_SUCCESS);
+    cr_expect_arr_eq(out, want_fill, 12);
+
+    /* dequantize_fp8 writing into the wrapped buffer: 1 row of 128 values, all 1.0 (0x38) * 0.5. */
+    dsa_buffer *bq = NULL, *bs = NULL;
+    cr_assert_eq(dsa_buffer_alloc(vk, 128, &bq), DSA_SUCCESS);
+    cr_assert_eq(dsa_buffer_alloc(vk, 4, &bs), DSA_SUCCESS);
+    cr_assert_eq(dsa_buffer_fill(bq, 0, 0x38, 128), DSA_SUCCESS);
+    float half = 0.5f;
+    cr_assert_eq(dsa_buffer_write(bs, 0, &half, 4), DSA_SUCCESS);
+    int64_t shape[2] = {1, 128}, sshape[2] = {1, 1};
+    dsa_dequantize_args a;
+    a.q = dsa_tensor_make(bq, 0, DSA_FP8_E4M3, 2, shape, NULL);
+    a.scales = dsa_tensor_make(bs, 0, DSA_FP32, 2, sshape, NULL);
+    a.out = dsa_tensor_make(wrapped, 2048, DSA_FP32, 2, shape, NULL);
+    cr_assert_eq(dsa_dequantize_fp8(vk, &a, NULL), DSA_SUCCESS, "%s", dsa_last_error());
+    float got[128];
+    cr_assert_eq(dsa_buffer_read(wrapped, 2048, got, sizeof got), DSA_SUCCESS, "%s", dsa_last_error());
+    for (int i = 0; i < 128; i++) cr_expect_eq(got[i], 0.5f, "out[%d] = %g", i, (double)got[i]);
+
+    dsa_buffer_free(bq);
+    dsa_buffer_free(bs);
+    dsa_buffer_free(wrapped);
+    /* The full comparison on the application's device too. */
+    compare_fp8_ops(vk);
+    cr_expect_eq(dsa_context_destroy(vk), DSA_SUCCESS, "%s", dsa_last_error());
+
+    /* Freeing the wrapper left the VkBuffer alive; the application frees it, then its device. */
+    app.d.vkDestroyBuffer(app.device, raw, NULL);
+    app.d.vkFreeMemory(app.device, mem, NULL);
+    app.d.vkDestroyDevice(app.device, NULL);
+    expect_clean_validation();
+}
+
+Test(vulkan, native_handles_are_checked)
+{
+    dsa_device_info info;
+    need_lavapipe(&info);
+    dsa_context_desc desc;
+    memset(&desc, 0, sizeof desc);
+    desc.selector = "vulkan:llvmpipe";
+    desc.native_context = (void *)&desc; /* never dereferenced: the queue is missing */
+    dsa_context *vk = NULL;
+    cr_expect_eq(dsa_context_create_ex(&desc, &vk), DSA_ERROR_NULL_POINTER);
+    cr_expect(strstr(dsa_last_error(), "native_queue") != NULL, "message: %s", dsa_last_error());
+    cr_expect_null(vk);
+}
+
+/* The counter is real: a deliberate invalid usage (a buffer without usage flags) is counted. */
+Test(vulkan, validation_messages_are_counted)
+{
+    dsa_device_info info;
+    need_lavapipe(&info);
+    if (!dsa_vk_validation_active()) cr_skip_test("VK_LAYER_KHRONOS_validation is not installed");
+    app_device app;
+    app_device_create(&info, &app);
+    uint64_t before = 0, after = 0;
+    dsa_vk_validation_counts(&before, NULL);
+    dsa_set_log_callback(NULL, NULL); /* the expected error is not printed */
+    VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
+    bi.size = 64;
+    bi.usage = 0;
+    VkBuffer buf = VK_NULL_HANDLE;
+    VkResult r = app.d.vkCreateBuffer(app.device, &bi, NULL, &buf);
+    dsa_vk_validation_counts(&after, NULL);
+    cr_expect_gt(after, before, "an invalid VkBufferCreateInfo was not reported");
+    if (r == VK_SUCCESS && buf) app.d.vkDestroyBuffer(app.device, buf, NULL);
+    app.d.vkDestroyDevice(app.device, NULL);
+}
+
+#else
+
+Test(vulkan, not_built)
+{
+    cr_skip_test("the Vulkan runtime is not in this build (configure with DSA_ENABLE_VULKAN=ON, glslang-dev and "
+                 "libvulkan-dev installed)");
+}
+
+#endif
