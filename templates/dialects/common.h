@@ -98,3 +98,45 @@ DEVICE_FN F32 dsa_pow2_reciprocal(F32 s) { return BITS_F32((254u - ((F32_BITS(s)
     }                                                                                               \
     result = red[0];                                                                                \
     BARRIER()
+
+/* Block-wide exclusive prefix sum of one U32 per thread, in thread order, through a shared array
+ * of BLOCK U32 (Hillis-Steele: log2(BLOCK) steps; any BLOCK). `v` must be a plain variable.
+ * Every thread gets its exclusive prefix in `excl` and the block's total in `total`; the shared
+ * array is free again when the macro returns. Integer sums: the result is deterministic. */
+#define BLOCK_SCAN_ADD_U32(arr, v, excl, total)                                                     \
+    arr[TID] = (v);                                                                                 \
+    BARRIER();                                                                                      \
+    for (I32 dsa_o = 1; dsa_o < BLOCK; dsa_o = dsa_o * 2) {                                         \
+        U32 dsa_t = TID >= dsa_o ? arr[TID - dsa_o] : 0u;                                           \
+        BARRIER();                                                                                  \
+        arr[TID] = arr[TID] + dsa_t;                                                                \
+        BARRIER();                                                                                  \
+    }                                                                                               \
+    excl = arr[TID] - (v);                                                                          \
+    total = arr[BLOCK - 1];                                                                         \
+    BARRIER()
+
+/* Top-k order (docs/ops.md section 2). dsa_order_key maps fp32 bits to a U32 whose unsigned order
+ * is the contract's: every NaN lowest (0, which no number reaches), then -inf, numbers, +inf;
+ * -0 ranks as +0. Negative numbers have their bits reversed and sit below the positives. */
+DEVICE_FN U32 dsa_order_key(U32 u)
+{
+    if ((u & 0x7fffffffu) > 0x7f800000u) return 0u;
+    if (u == 0x80000000u) u = 0u;
+    return (u & 0x80000000u) != 0u ? ~u : (u | 0x80000000u);
+}
+
+/* 1 when entry (ka, ia) ranks above (kb, ib): higher key, or the same key and a lower column. */
+DEVICE_FN I32 dsa_topk_before(U32 ka, U32 ia, U32 kb, U32 ib)
+{
+    return (ka > kb || (ka == kb && ia < ib)) ? 1 : 0;
+}
+
+/* The slot of column j on page entry e (P tokens a page), in 64 bits; -1 when e is negative or the
+ * slot does not fit int32. */
+DEVICE_FN I32 dsa_topk_slot(I64 e, I64 j, I64 p)
+{
+    if (e < 0) return -1;
+    I64 s = e * p + j % p;
+    return s > 2147483647 ? -1 : TO_I32(s);
+}
