@@ -1,5 +1,96 @@
-/* Kernel family: mla. Its templates are added here as they are written (docs/templates.md);
- * until then the GPU backends report its ops as unsupported, with this reason. */
+/* Kernel family: sparse MLA (kernels/sparse_mla_prefill.dsa, sparse_mla_decode.dsa,
+ * sparse_mla_combine.dsa). The attention kernels share one layout rule set: a block of `block`
+ * threads owns `heads` heads (block / heads threads per head in the score phase), 512 / block
+ * output dims per head and thread, and tiles of `tile_n` kv rows decoded to fp32 in shared memory. */
 #include "template.h"
+#include "internal.h"
 
-const dsa_kernel_family dsa_family_mla = {0, 0};
+/* Register arrays per thread beyond which a spec is certainly a mistake (q slice + accumulator). */
+#define MLA_MAX_REGS 256
+
+static int is_pow2(int v) { return v > 0 && (v & (v - 1)) == 0; }
+
+/* block divides 512 (whole output dims per thread), heads divides block. */
+static dsa_status check_layout(const char *name, const dsa_spec *s)
+{
+    if (!is_pow2(s->block) || s->block > 512)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: spec block is %d, expected a power of two <= 512 "
+                        "(each thread owns 512 / block output dims)", name, s->block);
+    if (!is_pow2(s->heads) || s->heads > s->block)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: spec heads is %d, expected a power of two <= block (%d)",
+                        name, s->heads, s->block);
+    if (s->tile_n < 1 || s->tile_n > s->block)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: spec tile_n is %d, expected 1..block (%d)", name,
+                        s->tile_n, s->block);
+    int lanes = s->block / s->heads;
+    int regs = (s->dim + lanes - 1) / lanes + s->heads * (512 / s->block);
+    if (regs > MLA_MAX_REGS)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: spec heads=%d block=%d dim=%d needs %d registers "
+                        "per thread, expected at most %d (fewer heads or a larger block)", name, s->heads,
+                        s->block, s->dim, regs, MLA_MAX_REGS);
+    return DSA_SUCCESS;
+}
+
+static dsa_status check_prefill(const dsa_spec *s)
+{
+    if (s->dim != 512 && s->dim != 576)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "sparse_mla_prefill: spec dim is %d, expected 512 or 576", s->dim);
+    return check_layout("sparse_mla_prefill", s);
+}
+
+static dsa_status check_decode(const dsa_spec *s)
+{
+    if (s->dim != 576)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "sparse_mla_decode: spec dim is %d, expected 576", s->dim);
+    return check_layout("sparse_mla_decode", s);
+}
+
+static dsa_status check_combine(const dsa_spec *s)
+{
+    if (s->block > 512)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "sparse_mla_combine: spec block is %d, expected <= 512",
+                        s->block);
+    return DSA_SUCCESS;
+}
+
+/* kvs, part, prob, fac (F32) and ring, scan (I32), as declared in the templates. */
+static uint64_t attention_shared(const dsa_spec *s)
+{
+    uint64_t tn = (uint64_t)s->tile_n, b = (uint64_t)s->block, h = (uint64_t)s->heads;
+    return 4u * (tn * (uint64_t)s->dim + tn * b + tn * h + h + 2u * b + b);
+}
+
+static uint64_t prefill_shared(const dsa_spec *s) { return attention_shared(s); }
+
+/* decode adds the tile's group scales */
+static uint64_t decode_shared(const dsa_spec *s) { return attention_shared(s) + 16u * (uint64_t)s->tile_n; }
+
+/* 128 threads, 16 heads and 8 rows a tile: 24.6 KiB of shared memory, within the portable 32 KiB. */
+static void attention_defaults(dsa_spec *s)
+{
+    s->block = 128;
+    s->heads = 16;
+    s->tile_n = 8;
+    s->dim = 576;
+    s->in_dtype = DSA_BF16;
+    s->out_dtype = DSA_BF16;
+}
+
+static void decode_defaults(dsa_spec *s)
+{
+    attention_defaults(s);
+    s->in_dtype = DSA_FP8_E4M3;
+}
+
+static void combine_defaults(dsa_spec *s) { s->out_dtype = DSA_BF16; }
+
+static const dsa_kernel_entry entries[] = {
+    {"sparse_mla_prefill", "sparse MLA prefill: bf16 kv rows gathered by index, online softmax", check_prefill,
+     prefill_shared, attention_defaults},
+    {"sparse_mla_decode", "sparse MLA decode: paged FP8 cache rows dequantized once per block", check_decode,
+     decode_shared, decode_defaults},
+    {"sparse_mla_combine", "sparse MLA: merges the partial results of a split row", check_combine, NULL,
+     combine_defaults},
+};
+
+const dsa_kernel_family dsa_family_mla = {entries, (int)(sizeof entries / sizeof entries[0])};
