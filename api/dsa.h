@@ -219,6 +219,14 @@ DSA_API dsa_status dsa_context_get_info(const dsa_context *ctx, dsa_device_info 
 /* Blocks until every op enqueued on the context's queue has finished. */
 DSA_API dsa_status dsa_synchronize(dsa_context *ctx);
 
+/* Interop with the application's own events (OpenCL: cl_event). The next op enqueued on the
+ * context waits for these events (they are retained until then); after each op, the event that
+ * signals its completion can be taken with dsa_context_take_event (a new reference the caller
+ * releases with clReleaseEvent; NULL when the last call enqueued nothing). Backends whose queues
+ * order work without events (CPU: ops complete on return) accept n == 0 only and return NULL. */
+DSA_API dsa_status dsa_context_wait_events(dsa_context *ctx, void *const *events, int n);
+DSA_API dsa_status dsa_context_take_event(dsa_context *ctx, void **event);
+
 /* ---------------------------------------------------------------------------------------------
  * Buffers: device memory owned by the library, or wrapped from the application.
  * Read, write and copy are ordered with the context's queue and complete before returning.

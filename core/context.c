@@ -69,6 +69,29 @@ dsa_status dsa_synchronize(dsa_context *ctx)
     return ctx->ops->synchronize(ctx);
 }
 
+dsa_status dsa_context_wait_events(dsa_context *ctx, void *const *events, int n)
+{
+    if (!ctx) return dsa_fail(DSA_ERROR_NULL_POINTER, "context_wait_events: ctx is NULL");
+    if (n < 0 || n > 64) return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "context_wait_events: n is %d, expected 0..64", n);
+    if (n > 0 && !events) return dsa_fail(DSA_ERROR_NULL_POINTER, "context_wait_events: events is NULL");
+    for (int i = 0; i < n; i++)
+        if (!events[i]) return dsa_fail(DSA_ERROR_NULL_POINTER, "context_wait_events: events[%d] is NULL", i);
+    if (!ctx->ops->wait_events) {
+        if (n == 0) return DSA_SUCCESS;
+        return dsa_fail(DSA_ERROR_UNSUPPORTED, "context_wait_events: the %s backend takes no native events",
+                        dsa_backend_name(ctx->info.backend));
+    }
+    return ctx->ops->wait_events(ctx, events, n);
+}
+
+dsa_status dsa_context_take_event(dsa_context *ctx, void **event)
+{
+    if (!ctx) return dsa_fail(DSA_ERROR_NULL_POINTER, "context_take_event: ctx is NULL");
+    if (!event) return dsa_fail(DSA_ERROR_NULL_POINTER, "context_take_event: event is NULL");
+    *event = NULL;
+    return ctx->ops->take_event ? ctx->ops->take_event(ctx, event) : DSA_SUCCESS;
+}
+
 /* ---- buffers ---- */
 
 static dsa_status new_buffer(dsa_context *ctx, void *native, uint64_t bytes, int owned, dsa_buffer **out)

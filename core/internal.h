@@ -48,6 +48,10 @@ typedef struct dsa_backend_ops {
                               uint64_t src_offset, uint64_t bytes);
     dsa_status (*buffer_fill)(dsa_context *ctx, void *native, uint64_t offset, uint8_t byte, uint64_t bytes);
 
+    /* Native event interop (may be NULL: the backend takes no events). */
+    dsa_status (*wait_events)(dsa_context *ctx, void *const *events, int n);
+    dsa_status (*take_event)(dsa_context *ctx, void **event);
+
     /* Op entry points; args are already validated. */
     dsa_status (*workspace_size)(dsa_context *ctx, dsa_op op, const void *args, uint64_t *bytes);
     dsa_status (*prepare)(dsa_context *ctx, dsa_op op, const void *args);

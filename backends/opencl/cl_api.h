@@ -67,6 +67,10 @@
     X(clFinish, cl_int, (cl_command_queue))                                                               \
     X(clWaitForEvents, cl_int, (cl_uint, const cl_event *))                                               \
     X(clReleaseEvent, cl_int, (cl_event))                                                                 \
+    X(clRetainEvent, cl_int, (cl_event))                                                                  \
+    X(clCreateUserEvent, cl_event, (cl_context, cl_int *))                                                \
+    X(clSetUserEventStatus, cl_int, (cl_event, cl_int))                                                   \
+    X(clGetEventInfo, cl_int, (cl_event, cl_event_info, size_t, void *, size_t *))                        \
     X(clGetKernelWorkGroupInfo, cl_int,                                                                   \
       (cl_kernel, cl_device_id, cl_kernel_work_group_info, size_t, void *, size_t *))
 

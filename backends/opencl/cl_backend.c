@@ -29,7 +29,22 @@ typedef struct cl_ctx {
     int owns_handles; /* created here (released with the context) or the application's */
     cached_kernel cache[MAX_CACHED_KERNELS];
     int n_cached;
+    cl_event waits[64]; /* the application's events the next op waits for (retained) */
+    int n_waits;
+    cl_event last;      /* completion of the last op, until the application takes it */
 } cl_ctx;
+
+static void drop_events(cl_ctx *c)
+{
+    for (int i = 0; i < c->n_waits; i++) c->cl->clReleaseEvent(c->waits[i]);
+    c->n_waits = 0;
+}
+
+static void set_last(cl_ctx *c, cl_event e)
+{
+    if (c->last) c->cl->clReleaseEvent(c->last);
+    c->last = e;
+}
 
 static cl_ctx *impl(dsa_context *ctx) { return ctx->impl; }
 
@@ -76,6 +91,8 @@ static dsa_status cl_context_create(dsa_context *ctx, const dsa_context_desc *de
 static void cl_context_destroy(dsa_context *ctx)
 {
     cl_ctx *c = impl(ctx);
+    drop_events(c);
+    set_last(c, NULL);
     for (int i = 0; i < c->n_cached; i++) {
         c->cl->clReleaseKernel(c->cache[i].kernel);
         c->cl->clReleaseProgram(c->cache[i].program);
@@ -260,7 +277,10 @@ static dsa_status set_args(cl_ctx *c, cached_kernel *k, const dsa_launch *l)
     return err == CL_SUCCESS ? DSA_SUCCESS : dsa_cl_fail(err, "clSetKernelArg");
 }
 
-static dsa_status enqueue(dsa_context *ctx, const dsa_launch *l)
+/* Enqueues one launch; the first launch of an op waits for the application's events, and every
+ * launch's event becomes the context's "last" (the queue is in order, so the last one signals the
+ * whole op). */
+static dsa_status enqueue(dsa_context *ctx, const dsa_launch *l, int first)
 {
     cl_ctx *c = impl(ctx);
     cached_kernel *k;
@@ -269,8 +289,35 @@ static dsa_status enqueue(dsa_context *ctx, const dsa_launch *l)
     if (st != DSA_SUCCESS) return st;
     size_t local[3] = {(size_t)l->spec.block, 1, 1};
     size_t global[3] = {(size_t)l->grid[0] * local[0], l->grid[1], l->grid[2]};
-    cl_int err = c->cl->clEnqueueNDRangeKernel(c->queue, k->kernel, 3, NULL, global, local, 0, NULL, NULL);
-    return err == CL_SUCCESS ? DSA_SUCCESS : dsa_cl_fail(err, "clEnqueueNDRangeKernel");
+    cl_uint n_wait = first ? (cl_uint)c->n_waits : 0;
+    cl_event done = NULL;
+    cl_int err = c->cl->clEnqueueNDRangeKernel(c->queue, k->kernel, 3, NULL, global, local, n_wait,
+                                               n_wait ? c->waits : NULL, &done);
+    if (err != CL_SUCCESS) return dsa_cl_fail(err, "clEnqueueNDRangeKernel");
+    if (first) drop_events(c);
+    set_last(c, done);
+    return DSA_SUCCESS;
+}
+
+static dsa_status cl_wait_events(dsa_context *ctx, void *const *events, int n)
+{
+    cl_ctx *c = impl(ctx);
+    if (c->n_waits + n > (int)(sizeof c->waits / sizeof c->waits[0]))
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "context_wait_events: more than 64 pending events");
+    for (int i = 0; i < n; i++) {
+        cl_int err = c->cl->clRetainEvent((cl_event)events[i]);
+        if (err != CL_SUCCESS) return dsa_cl_fail(err, "clRetainEvent");
+        c->waits[c->n_waits++] = (cl_event)events[i];
+    }
+    return DSA_SUCCESS;
+}
+
+static dsa_status cl_take_event(dsa_context *ctx, void **event)
+{
+    cl_ctx *c = impl(ctx);
+    *event = c->last; /* the caller now owns this reference */
+    c->last = NULL;
+    return DSA_SUCCESS;
 }
 
 static dsa_status cl_workspace_size(dsa_context *ctx, dsa_op op, const void *args, uint64_t *bytes)
@@ -295,7 +342,7 @@ static dsa_status cl_run(dsa_context *ctx, dsa_op op, const void *args, const ds
 {
     dsa_plan plan;
     dsa_status st = dsa_plan_build(&ctx->info, op, args, ws, &plan);
-    for (int i = 0; i < plan.n && st == DSA_SUCCESS; i++) st = enqueue(ctx, &plan.launch[i]);
+    for (int i = 0; i < plan.n && st == DSA_SUCCESS; i++) st = enqueue(ctx, &plan.launch[i], i == 0);
     return st;
 }
 
@@ -312,6 +359,8 @@ const dsa_backend_ops dsa_opencl_backend = {
     .buffer_read = cl_buffer_read,
     .buffer_copy = cl_buffer_copy,
     .buffer_fill = cl_buffer_fill,
+    .wait_events = cl_wait_events,
+    .take_event = cl_take_event,
     .workspace_size = cl_workspace_size,
     .prepare = cl_prepare,
     .run = cl_run,
