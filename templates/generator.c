@@ -217,7 +217,39 @@ static dsa_status emit_preludes(strbuf *b, dsa_dialect d)
     return DSA_SUCCESS;
 }
 
-/* GLSL: bindings, push constants and shared arrays live at global scope. */
+/* ---- element types for backends ---- */
+
+static dsa_arg_type arg_type(const char *type, const dsa_spec *spec)
+{
+    if (strcmp(type, "in") == 0) type = dtype_storage(spec->in_dtype);
+    else if (strcmp(type, "out") == 0) type = dtype_storage(spec->out_dtype);
+    static const char *names[] = {"u8", "u16", "i32", "u32", "f32", "i64"};
+    for (int i = 0; i < 6; i++)
+        if (strcmp(type, names[i]) == 0) return (dsa_arg_type)i;
+    return DSA_ARG_F32;
+}
+
+size_t dsa_arg_type_size(dsa_arg_type t)
+{
+    static const size_t sizes[] = {1, 2, 4, 4, 4, 8};
+    return (unsigned)t < 6 ? sizes[t] : 0;
+}
+
+/* GLSL's parameter block (template.h, dsa_signature): the scalars, then one int64 offset per
+ * buffer, each aligned to its size; returns the block's size, a multiple of 4. */
+static uint32_t glsl_params_layout(const tpl *t, const dsa_spec *spec, uint32_t *offset)
+{
+    uint32_t off = 0;
+    for (int i = 0; i < t->n_scalars + t->n_buffers; i++) {
+        uint32_t size = i < t->n_scalars ? (uint32_t)dsa_arg_type_size(arg_type(t->scalars[i].type, spec)) : 8u;
+        off = (off + size - 1) / size * size;
+        offset[i] = off;
+        off += size;
+    }
+    return (off + 3u) / 4u * 4u;
+}
+
+/* GLSL: bindings, the parameter block and shared arrays live at global scope. */
 static void emit_glsl_globals(strbuf *b, const tpl *t, const dsa_spec *spec)
 {
     sb_text(b, "\nlayout(local_size_x = BLOCK) in;\n");
@@ -226,9 +258,16 @@ static void emit_glsl_globals(strbuf *b, const tpl *t, const dsa_spec *spec)
         sb_printf(b, "layout(std430, binding = %d) restrict %sbuffer dsa_b%d { %s d[]; } dsa_%s;\n", i,
                   a->write ? "" : "readonly ", i, type_name(DSA_DIALECT_GLSL, a->type, spec), a->name);
     }
-    /* Scalars, then each buffer's element offset, as push constants (members prefixed so that the
-     * macros naming them are not self-referential). */
-    sb_text(b, "layout(push_constant) uniform dsa_params_t {\n");
+    /* Scalars, then each buffer's element offset (members prefixed so that the macros naming them
+     * are not self-referential): push constants where they fit in the 128 bytes every Vulkan
+     * device offers, else a uniform block after the buffers' bindings (lavapipe offers only 128;
+     * some kernels need more). Members are 4- and 8-byte scalars, so std140 lays them out as
+     * std430 does. */
+    uint32_t offset[2 * MAX_ARGS];
+    if (glsl_params_layout(t, spec, offset) > DSA_GLSL_PUSH_MAX)
+        sb_printf(b, "layout(std140, binding = %d) uniform dsa_params_t {\n", t->n_buffers);
+    else
+        sb_text(b, "layout(push_constant) uniform dsa_params_t {\n");
     for (int i = 0; i < t->n_scalars; i++)
         sb_printf(b, "    %s p_%s;\n", type_name(DSA_DIALECT_GLSL, t->scalars[i].type, spec), t->scalars[i].name);
     for (int i = 0; i < t->n_buffers; i++) sb_printf(b, "    int64_t p_%s_off;\n", t->buffers[i].name);
@@ -307,22 +346,6 @@ dsa_status dsa_generate(const dsa_kernel_def *k, dsa_dialect d, const dsa_spec *
 
 /* ---- signatures, for backends ---- */
 
-static dsa_arg_type arg_type(const char *type, const dsa_spec *spec)
-{
-    if (strcmp(type, "in") == 0) type = dtype_storage(spec->in_dtype);
-    else if (strcmp(type, "out") == 0) type = dtype_storage(spec->out_dtype);
-    static const char *names[] = {"u8", "u16", "i32", "u32", "f32", "i64"};
-    for (int i = 0; i < 6; i++)
-        if (strcmp(type, names[i]) == 0) return (dsa_arg_type)i;
-    return DSA_ARG_F32;
-}
-
-size_t dsa_arg_type_size(dsa_arg_type t)
-{
-    static const size_t sizes[] = {1, 2, 4, 4, 4, 8};
-    return (unsigned)t < 6 ? sizes[t] : 0;
-}
-
 dsa_status dsa_kernel_signature(const dsa_kernel_def *k, const dsa_spec *spec, dsa_signature *sig)
 {
     tpl t;
@@ -337,5 +360,7 @@ dsa_status dsa_kernel_signature(const dsa_kernel_def *k, const dsa_spec *spec, d
     }
     for (int i = 0; i < t.n_scalars; i++) sig->scalar_type[i] = arg_type(t.scalars[i].type, spec);
     snprintf(sig->entry, sizeof sig->entry, "%s", t.kernel);
+    sig->params_size = glsl_params_layout(&t, spec, sig->params_offset);
+    sig->params_in_uniform = sig->params_size > DSA_GLSL_PUSH_MAX;
     return DSA_SUCCESS;
 }

@@ -101,8 +101,11 @@ const dsa_kernel_def *dsa_kernel_find(const char *name);
 dsa_status dsa_spec_check(const dsa_kernel_def *k, const dsa_spec *spec, const dsa_device_info *device);
 
 /* A kernel's arguments as backends marshal them, in this order in every dialect: the buffers, the
- * scalars, then one i64 element offset per buffer (GLSL: bindings 0..n_buffers-1 and push
- * constants in that order, std430 layout). */
+ * scalars, then one i64 element offset per buffer (GLSL: bindings 0..n_buffers-1, then the scalars
+ * and offsets as one block: push constants when they fit in DSA_GLSL_PUSH_MAX bytes, Vulkan's
+ * guaranteed maxPushConstantsSize, else a uniform block at binding n_buffers; the same member
+ * offsets either way, see params_offset). */
+#define DSA_GLSL_PUSH_MAX 128u
 #define DSA_MAX_KERNEL_ARGS 24
 typedef enum dsa_arg_type { DSA_ARG_U8, DSA_ARG_U16, DSA_ARG_I32, DSA_ARG_U32, DSA_ARG_F32, DSA_ARG_I64 } dsa_arg_type;
 typedef struct dsa_signature {
@@ -111,6 +114,13 @@ typedef struct dsa_signature {
     int buffer_written[DSA_MAX_KERNEL_ARGS];
     dsa_arg_type scalar_type[DSA_MAX_KERNEL_ARGS];
     char entry[48]; /* the entry point's name (GLSL: "main") */
+    /* GLSL's parameter block: each scalar's, then each buffer offset's byte offset (every member
+     * aligned to its size: I64 8 bytes, I32/U32/F32 4, so std430 and std140 agree), the block's
+     * size (a multiple of 4), and whether it is a uniform block at binding n_buffers
+     * (params_size > DSA_GLSL_PUSH_MAX) rather than push constants. */
+    uint32_t params_offset[2 * DSA_MAX_KERNEL_ARGS];
+    uint32_t params_size;
+    int params_in_uniform;
 } dsa_signature;
 dsa_status dsa_kernel_signature(const dsa_kernel_def *k, const dsa_spec *spec, dsa_signature *sig);
 size_t dsa_arg_type_size(dsa_arg_type t);

@@ -12,6 +12,7 @@
 #ifdef DSA_BUILD_VULKAN
 
 #include "../backends/vulkan/vk_api.h"
+#include "plan.h"
 
 /* Validation messages (and anything else the library logs as a warning or error) go to stderr, so
  * a failing count can be read in the test output. */
@@ -432,6 +433,191 @@ Test(vulkan, native_handles_are_checked)
     cr_expect_eq(dsa_context_create_ex(&desc, &vk), DSA_ERROR_NULL_POINTER);
     cr_expect(strstr(dsa_last_error(), "native_queue") != NULL, "message: %s", dsa_last_error());
     cr_expect_null(vk);
+}
+
+/* ---- kernels of the tests' own, run through dsa_vk_run_plan ---------------------------------- */
+
+/* A one-launch plan of `def` with one block of `block` threads; buffers and scalars set by the caller. */
+static void own_launch(dsa_launch *l, const dsa_kernel_def *def, int block)
+{
+    memset(l, 0, sizeof *l);
+    l->kernel = def;
+    l->spec.block = block;
+    l->spec.stages = 1;
+    l->spec.in_dtype = DSA_FP32;
+    l->spec.out_dtype = DSA_FP32;
+    l->grid[0] = l->grid[1] = l->grid[2] = 1;
+}
+
+/* lavapipe (Mesa 22.3) compiles an int32 widened by OpSConvert as if zero-extended wherever it meets
+ * a signed comparison with a constant or a sign-bit test (templates/dialects/glsl.h): TO_I64 builds
+ * the 64 bits itself. x = {-1, -5, 0, INT32_MIN, 7}; each o[j] is one form's 0/1 answer. */
+static const char widen_src[] =
+    "@kernel widen_check\n"
+    "@buffer x i32 read\n"
+    "@buffer o i32 write\n"
+    "@buffer w i64 write\n"
+    "@scalar k i32\n"
+    "@scalar u u32\n"
+    "@body\n"
+    "    I64 e = TO_I64(LD(x, 0));\n"
+    "    ST(o, 0, e < 0 ? 1 : 0);\n"
+    "    ST(o, 1, e < 5 ? 1 : 0);\n"
+    "    ST(o, 2, e > 0 ? 1 : 0);\n"
+    "    ST(o, 3, e >= 0 ? 1 : 0);\n"
+    "    ST(o, 4, (e >> 63) != 0 ? 1 : 0);\n"
+    "    ST(o, 5, TO_I64(LD(x, 1)) < -3 ? 1 : 0);\n"
+    "    ST(o, 6, TO_I64(LD(x, 3)) < 0 ? 1 : 0);\n"
+    "    ST(o, 7, TO_I64(k) < 0 ? 1 : 0);\n"
+    "    ST(o, 8, TO_I64(TID - 1) < 0 ? 1 : 0);\n"
+    "    ST(o, 9, TO_I64(u) > 0 ? 1 : 0);\n"           /* u = 0xffffffff: zero-extended */
+    "    ST(o, 10, TO_I64(LD(x, 4)) < 0 ? 1 : 0);\n"
+    "    ST(o, 11, TO_I64(LD(x, 2)) == 0 ? 1 : 0);\n"
+    "    ST(w, 0, e);\n"
+    "    ST(w, 1, TO_I64(LD(x, 3)));\n"
+    "    ST(w, 2, TO_I64(u));\n"
+    "    ST(w, 3, TO_I64(e));\n"
+    "    ST(w, 4, TO_I64(-2.5f));\n";
+
+Test(vulkan, to_i64_sign_extends)
+{
+    dsa_device_info info;
+    need_lavapipe(&info);
+    dsa_kernel_def def;
+    memset(&def, 0, sizeof def);
+    def.name = "widen_check";
+    def.source = widen_src;
+    dsa_context *ctx = NULL;
+    cr_assert_eq(dsa_context_create("vulkan:llvmpipe", &ctx), DSA_SUCCESS, "%s", dsa_last_error());
+    const int32_t x[5] = {-1, -5, 0, -2147483647 - 1, 7};
+    dsa_buffer *bx = upload(ctx, x, sizeof x, 0), *bo = upload(ctx, NULL, 12 * 4, 0xee),
+               *bw = upload(ctx, NULL, 5 * 8, 0xee);
+    dsa_plan plan;
+    memset(&plan, 0, sizeof plan);
+    plan.n = 1;
+    own_launch(&plan.launch[0], &def, 1);
+    dsa_launch *l = &plan.launch[0];
+    l->buffers[0].buffer = bx;
+    l->buffers[1].buffer = bo;
+    l->buffers[2].buffer = bw;
+    l->n_buffers = 3;
+    l->scalars[0].i = -1;
+    l->scalars[1].i = 0xffffffffll;
+    l->n_scalars = 2;
+    cr_assert_eq(dsa_vk_run_plan(ctx, &plan), DSA_SUCCESS, "%s", dsa_last_error());
+    int32_t o[12];
+    int64_t w[5];
+    download(bo, o, sizeof o);
+    download(bw, w, sizeof w);
+    const int32_t want_o[12] = {1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 0, 1};
+    for (int j = 0; j < 12; j++) cr_expect_eq(o[j], want_o[j], "form %d: %d, expected %d", j, o[j], want_o[j]);
+    const int64_t want_w[5] = {-1, -2147483647ll - 1, 0xffffffffll, -1, -2};
+    for (int j = 0; j < 5; j++) cr_expect_eq(w[j], want_w[j], "w[%d] = %lld, expected %lld", j, (long long)w[j],
+                                             (long long)want_w[j]);
+    dsa_buffer_free(bx);
+    cr_expect_eq(dsa_context_destroy(ctx), DSA_SUCCESS, "%s", dsa_last_error());
+    expect_clean_validation();
+}
+
+/* Parameters beyond DSA_GLSL_PUSH_MAX bytes travel in a uniform buffer (lavapipe offers 128 bytes of
+ * push constants): 20 i64 scalars, two f32 and two buffer offsets make 192 bytes. Two launches of
+ * the uniform kernel in one plan (each with its own slot) and one of a push-constant kernel. */
+static const char many_src[] =
+    "@kernel many_params\n"
+    "@buffer o i64 write\n"
+    "@buffer f f32 write\n"
+    "@scalar a0 i64\n@scalar a1 i64\n@scalar a2 i64\n@scalar a3 i64\n@scalar a4 i64\n"
+    "@scalar a5 i64\n@scalar a6 i64\n@scalar a7 i64\n@scalar a8 i64\n@scalar a9 i64\n"
+    "@scalar g f32\n"
+    "@scalar b0 i64\n@scalar b1 i64\n@scalar b2 i64\n@scalar b3 i64\n@scalar b4 i64\n"
+    "@scalar b5 i64\n@scalar b6 i64\n@scalar b7 i64\n@scalar b8 i64\n@scalar b9 i64\n"
+    "@scalar h f32\n"
+    "@body\n"
+    "    ST(o, 0, a0); ST(o, 1, a1); ST(o, 2, a2); ST(o, 3, a3); ST(o, 4, a4);\n"
+    "    ST(o, 5, a5); ST(o, 6, a6); ST(o, 7, a7); ST(o, 8, a8); ST(o, 9, a9);\n"
+    "    ST(o, 10, b0); ST(o, 11, b1); ST(o, 12, b2); ST(o, 13, b3); ST(o, 14, b4);\n"
+    "    ST(o, 15, b5); ST(o, 16, b6); ST(o, 17, b7); ST(o, 18, b8); ST(o, 19, b9);\n"
+    "    ST(f, 0, g);\n"
+    "    ST(f, 1, h);\n";
+static const char few_src[] =
+    "@kernel few_params\n"
+    "@buffer o i64 write\n"
+    "@scalar a0 i64\n"
+    "@scalar k i32\n"
+    "@body\n"
+    "    ST(o, 0, a0 + TO_I64(k));\n";
+
+Test(vulkan, parameters_beyond_push_constants)
+{
+    dsa_device_info info;
+    need_lavapipe(&info);
+    dsa_kernel_def many, few;
+    memset(&many, 0, sizeof many);
+    memset(&few, 0, sizeof few);
+    many.name = "many_params";
+    many.source = many_src;
+    few.name = "few_params";
+    few.source = few_src;
+    dsa_spec spec;
+    memset(&spec, 0, sizeof spec);
+    dsa_signature sig;
+    cr_assert_eq(dsa_kernel_signature(&many, &spec, &sig), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_expect_eq(sig.params_size, 192u);
+    cr_expect(sig.params_in_uniform);
+    cr_expect_eq(sig.params_offset[10], 80u);  /* g after a0..a9 */
+    cr_expect_eq(sig.params_offset[11], 88u);  /* b0 8-byte aligned */
+    cr_expect_eq(sig.params_offset[22], 176u); /* o's offset after h (168) */
+    cr_assert_eq(dsa_kernel_signature(&few, &spec, &sig), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_expect_eq(sig.params_size, 24u);
+    cr_expect(!sig.params_in_uniform);
+
+    dsa_context *ctx = NULL;
+    cr_assert_eq(dsa_context_create("vulkan:llvmpipe", &ctx), DSA_SUCCESS, "%s", dsa_last_error());
+    enum { N = 3 * 24 + 2 };
+    dsa_buffer *bo = upload(ctx, NULL, N * 8, 0xee), *bf = upload(ctx, NULL, 8 * 4, 0xee);
+    dsa_plan plan;
+    memset(&plan, 0, sizeof plan);
+    plan.n = 3;
+    for (int i = 0; i < 2; i++) {
+        dsa_launch *l = &plan.launch[i];
+        own_launch(l, &many, 1);
+        l->buffers[0].buffer = bo;
+        l->buffers[0].byte_offset = (uint64_t)i * 24 * 8; /* launch i writes o[24 i ..] */
+        l->buffers[1].buffer = bf;
+        l->buffers[1].byte_offset = (uint64_t)i * 4 * 4;
+        l->n_buffers = 2;
+        for (int j = 0; j < 22; j++) {
+            if (j == 10 || j == 21) l->scalars[j].f = (float)(i * 100 + j) + 0.5f;
+            else l->scalars[j].i = -((int64_t)(i + 1) << 40) - j;
+        }
+        l->n_scalars = 22;
+    }
+    dsa_launch *l = &plan.launch[2];
+    own_launch(l, &few, 1);
+    l->buffers[0].buffer = bo;
+    l->buffers[0].byte_offset = 48 * 8;
+    l->n_buffers = 1;
+    l->scalars[0].i = (int64_t)1 << 33;
+    l->scalars[1].i = -3;
+    l->n_scalars = 2;
+    cr_assert_eq(dsa_vk_run_plan(ctx, &plan), DSA_SUCCESS, "%s", dsa_last_error());
+    int64_t o[N];
+    float f[8];
+    download(bo, o, sizeof o);
+    download(bf, f, sizeof f);
+    for (int i = 0; i < 2; i++) {
+        for (int j = 0, m = 0; j < 22; j++) {
+            if (j == 10 || j == 21) continue;
+            int64_t want = -((int64_t)(i + 1) << 40) - j;
+            cr_expect_eq(o[i * 24 + m], want, "launch %d, scalar %d: %lld", i, j, (long long)o[i * 24 + m]);
+            m++;
+        }
+        cr_expect_eq(f[i * 4], (float)(i * 100 + 10) + 0.5f, "launch %d: g = %g", i, (double)f[i * 4]);
+        cr_expect_eq(f[i * 4 + 1], (float)(i * 100 + 21) + 0.5f, "launch %d: h = %g", i, (double)f[i * 4 + 1]);
+    }
+    cr_expect_eq(o[48], ((int64_t)1 << 33) - 3);
+    cr_expect_eq(dsa_context_destroy(ctx), DSA_SUCCESS, "%s", dsa_last_error());
+    expect_clean_validation();
 }
 
 /* The counter is real: a deliberate invalid usage (a buffer without usage flags) is counted. */

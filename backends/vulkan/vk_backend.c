@@ -25,6 +25,9 @@
 #define STAGING_MIN (64u * 1024u)
 #define MEM_BUCKETS 256u
 #define PUSH_MAX 512u                       /* scalars + offsets of the largest signature */
+#define MEM_STORAGE 0                       /* kinds of mem_create */
+#define MEM_STAGING 1
+#define MEM_UNIFORM 2
 
 /* A buffer the backend allocated (wrapped buffers have no record: the application owns them). */
 typedef struct vk_mem {
@@ -40,8 +43,8 @@ typedef struct vk_pipeline {
     const dsa_kernel_def *kernel;
     dsa_spec spec;
     dsa_signature sig;
-    uint32_t push_size;
-    uint32_t push_offset[2 * DSA_MAX_KERNEL_ARGS]; /* the scalars', then the buffers' element offsets */
+    uint32_t push_size; /* bytes of push constants: sig.params_size, or 0 where the parameters are a
+                           uniform block (sig.params_in_uniform) */
     VkShaderModule module;
     VkDescriptorSetLayout set_layout;
     VkPipelineLayout layout;
@@ -66,6 +69,10 @@ typedef struct vk_ctx {
     int prefer_mapped;   /* allocate host-visible device-local memory (UMA, lavapipe, ReBAR) */
     vk_mem staging;      /* host-visible chunk for copies to and from unmapped buffers */
     vk_mem dummy;        /* bound where a launch has no buffer (an absent optional tensor) */
+    vk_mem params;       /* host-visible uniform buffer: one slot per launch of a plan, for kernels
+                            whose parameters exceed DSA_GLSL_PUSH_MAX (rewritten per plan: every plan
+                            is waited for before the next one is recorded) */
+    uint64_t params_stride; /* bytes between slots: PUSH_MAX rounded to minUniformBufferOffsetAlignment */
     vk_mem *buckets[MEM_BUCKETS];
     vk_pipeline *pipelines;
     const char *missing; /* why ops cannot run on this device, or NULL */
@@ -140,9 +147,11 @@ static void mem_destroy(vk_ctx *c, vk_mem *m)
     m->size = 0;
 }
 
-/* kind: 0 = a storage buffer (mapped if the policy says so), 1 = staging (host-visible, coherent). */
-static dsa_status mem_create(vk_ctx *c, uint64_t bytes, int staging, vk_mem *m)
+/* kind: MEM_STORAGE = a storage buffer (mapped if the policy says so), MEM_STAGING = staging
+ * (host-visible, coherent), MEM_UNIFORM = a uniform buffer (host-visible, coherent, mapped). */
+static dsa_status mem_create(vk_ctx *c, uint64_t bytes, int kind, vk_mem *m)
 {
+    int staging = kind != MEM_STORAGE;
     memset(m, 0, sizeof *m);
     uint64_t size = bytes ? (bytes + VK_ALIGN - 1) / VK_ALIGN * VK_ALIGN : VK_ALIGN;
     uint64_t limit = c->desc.props.limits.maxStorageBufferRange;
@@ -158,9 +167,10 @@ static dsa_status mem_create(vk_ctx *c, uint64_t bytes, int staging, vk_mem *m)
                         (unsigned long long)bytes, c->desc.props.deviceName, (unsigned long long)c->desc.max_allocation);
     VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
     bi.size = size;
-    bi.usage = staging ? VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT
-                       : VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
-                             VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+    bi.usage = kind == MEM_UNIFORM ? VK_BUFFER_USAGE_UNIFORM_BUFFER_BIT
+               : staging ? VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT
+                         : VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
+                               VK_BUFFER_USAGE_TRANSFER_DST_BIT;
     bi.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
     VkResult r = c->d.vkCreateBuffer(c->device, &bi, NULL, &m->buffer);
     if (r != VK_SUCCESS) {
@@ -172,7 +182,9 @@ static dsa_status mem_create(vk_ctx *c, uint64_t bytes, int staging, vk_mem *m)
     const VkMemoryPropertyFlags hv = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
     int type = -1, map = 0;
     if (staging) {
-        type = find_memory_type(c, req.memoryTypeBits, hv, VK_MEMORY_PROPERTY_HOST_CACHED_BIT);
+        type = find_memory_type(c, req.memoryTypeBits, hv,
+                                kind == MEM_UNIFORM ? VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT
+                                                    : VK_MEMORY_PROPERTY_HOST_CACHED_BIT);
         map = 1;
     } else {
         if (c->prefer_mapped) {
@@ -227,7 +239,7 @@ static dsa_status ensure_staging(vk_ctx *c, uint64_t want)
     uint64_t chunk = want > STAGING_MAX ? STAGING_MAX : want < STAGING_MIN ? STAGING_MIN : want;
     if (c->staging.buffer && c->staging.size >= chunk) return DSA_SUCCESS;
     mem_destroy(c, &c->staging);
-    return mem_create(c, chunk, 1, &c->staging);
+    return mem_create(c, chunk, MEM_STAGING, &c->staging);
 }
 
 /* ---- command submission ----------------------------------------------------------------------- */
@@ -328,6 +340,7 @@ static void ctx_free(vk_ctx *c)
             }
         mem_destroy(c, &c->staging);
         mem_destroy(c, &c->dummy);
+        mem_destroy(c, &c->params);
         if (c->pcache) c->d.vkDestroyPipelineCache(c->device, c->pcache, NULL);
         if (c->dpool) c->d.vkDestroyDescriptorPool(c->device, c->dpool, NULL);
         if (c->fence) c->d.vkDestroyFence(c->device, c->fence, NULL);
@@ -494,11 +507,12 @@ static dsa_status vk_context_create(dsa_context *ctx, const dsa_context_desc *de
     }
     if (r == VK_SUCCESS) {
         /* Enough for every launch of one plan: the pool is reset after each submission. */
-        VkDescriptorPoolSize size = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, DSA_PLAN_MAX_LAUNCHES * DSA_MAX_KERNEL_ARGS};
+        VkDescriptorPoolSize size[2] = {{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, DSA_PLAN_MAX_LAUNCHES * DSA_MAX_KERNEL_ARGS},
+                                        {VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER, DSA_PLAN_MAX_LAUNCHES}};
         VkDescriptorPoolCreateInfo di = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
         di.maxSets = DSA_PLAN_MAX_LAUNCHES;
-        di.poolSizeCount = 1;
-        di.pPoolSizes = &size;
+        di.poolSizeCount = 2;
+        di.pPoolSizes = size;
         call = "vkCreateDescriptorPool";
         r = c->d.vkCreateDescriptorPool(c->device, &di, NULL, &c->dpool);
         if (r != VK_SUCCESS) c->dpool = VK_NULL_HANDLE;
@@ -514,7 +528,13 @@ static dsa_status vk_context_create(dsa_context *ctx, const dsa_context_desc *de
         ctx_free(c);
         return st;
     }
-    st = mem_create(c, VK_ALIGN, 0, &c->dummy);
+    st = mem_create(c, VK_ALIGN, MEM_STORAGE, &c->dummy);
+    if (st == DSA_SUCCESS) {
+        uint64_t align = c->desc.props.limits.minUniformBufferOffsetAlignment;
+        if (align == 0) align = 1;
+        c->params_stride = (PUSH_MAX + align - 1) / align * align;
+        st = mem_create(c, c->params_stride * DSA_PLAN_MAX_LAUNCHES, MEM_UNIFORM, &c->params);
+    }
     if (st != DSA_SUCCESS) {
         ctx_free(c);
         return st;
@@ -556,7 +576,7 @@ static dsa_status vk_buffer_alloc(dsa_context *ctx, uint64_t bytes, void **nativ
         m = calloc(1, sizeof *m);
         if (!m) st = dsa_fail(DSA_ERROR_OUT_OF_MEMORY, "buffer_alloc: out of host memory");
     }
-    if (st == DSA_SUCCESS) st = mem_create(c, bytes, 0, m);
+    if (st == DSA_SUCCESS) st = mem_create(c, bytes, MEM_STORAGE, m);
     if (st == DSA_SUCCESS) {
         unsigned b = bucket_of(m->buffer);
         m->next = c->buckets[b];
@@ -731,32 +751,21 @@ static int spec_equal(const dsa_spec *a, const dsa_spec *b)
     return 1;
 }
 
-static uint32_t align_up(uint32_t v, uint32_t a) { return (v + a - 1) / a * a; }
-
-/* Push constants as the generator declares them (template.h): the scalars in order (I64 8-byte
- * aligned, F32/I32/U32 4 bytes), then one int64 element offset per buffer; std430 offsets. */
-static dsa_status push_layout(const char *kernel, vk_pipeline *p)
+/* The parameter block as the generator declares it (template.h, dsa_signature): the scalars in
+ * order, then one int64 element offset per buffer, at sig.params_offset; push constants, or a
+ * uniform block at binding n_buffers where it exceeds DSA_GLSL_PUSH_MAX. */
+static dsa_status params_layout(const char *kernel, vk_pipeline *p)
 {
-    uint32_t off = 0;
     for (int i = 0; i < p->sig.n_scalars; i++) {
-        uint32_t size;
-        switch (p->sig.scalar_type[i]) {
-        case DSA_ARG_I64: size = 8; break;
-        case DSA_ARG_I32: case DSA_ARG_U32: case DSA_ARG_F32: size = 4; break;
-        default:
-            return dsa_fail(DSA_ERROR_INTERNAL, "vulkan: kernel %s: scalar %d has an 8- or 16-bit type, which push "
-                            "constants do not carry", kernel, i);
-        }
-        off = align_up(off, size);
-        p->push_offset[i] = off;
-        off += size;
+        dsa_arg_type t = p->sig.scalar_type[i];
+        if (t != DSA_ARG_I64 && t != DSA_ARG_I32 && t != DSA_ARG_U32 && t != DSA_ARG_F32)
+            return dsa_fail(DSA_ERROR_INTERNAL, "vulkan: kernel %s: scalar %d has an 8- or 16-bit type, which the "
+                            "parameter block does not carry", kernel, i);
     }
-    for (int i = 0; i < p->sig.n_buffers; i++) {
-        off = align_up(off, 8);
-        p->push_offset[p->sig.n_scalars + i] = off;
-        off += 8;
-    }
-    p->push_size = align_up(off, 4);
+    if (p->sig.params_size > PUSH_MAX)
+        return dsa_fail(DSA_ERROR_INTERNAL, "vulkan: kernel %s: %u bytes of parameters, more than %u", kernel,
+                        p->sig.params_size, PUSH_MAX);
+    p->push_size = p->sig.params_in_uniform ? 0 : p->sig.params_size;
     return DSA_SUCCESS;
 }
 
@@ -800,7 +809,7 @@ static dsa_status create_pipeline(vk_ctx *c, const dsa_launch *l, vk_pipeline **
     p->kernel = k;
     p->spec = l->spec;
     st = dsa_kernel_signature(k, &l->spec, &p->sig);
-    if (st == DSA_SUCCESS) st = push_layout(k->name, p);
+    if (st == DSA_SUCCESS) st = params_layout(k->name, p);
     if (st == DSA_SUCCESS && p->push_size > c->desc.props.limits.maxPushConstantsSize)
         st = dsa_fail(DSA_ERROR_UNSUPPORTED, "%s: needs %u bytes of push constants, %s offers %u "
                       "(maxPushConstantsSize)", k->name, p->push_size, c->desc.props.deviceName,
@@ -829,9 +838,10 @@ static dsa_status create_pipeline(vk_ctx *c, const dsa_launch *l, vk_pipeline **
     const char *call = "vkCreateShaderModule";
     if (r != VK_SUCCESS) p->module = VK_NULL_HANDLE;
 
-    /* Bindings 0..n_buffers-1 of set 0, one storage buffer each. */
+    /* Bindings 0..n_buffers-1 of set 0, one storage buffer each; then the parameters' uniform
+     * buffer where they are not push constants. */
     if (r == VK_SUCCESS) {
-        VkDescriptorSetLayoutBinding bind[DSA_MAX_KERNEL_ARGS];
+        VkDescriptorSetLayoutBinding bind[DSA_MAX_KERNEL_ARGS + 1];
         memset(bind, 0, sizeof bind);
         for (int i = 0; i < p->sig.n_buffers; i++) {
             bind[i].binding = (uint32_t)i;
@@ -839,8 +849,16 @@ static dsa_status create_pipeline(vk_ctx *c, const dsa_launch *l, vk_pipeline **
             bind[i].descriptorCount = 1;
             bind[i].stageFlags = VK_SHADER_STAGE_COMPUTE_BIT;
         }
+        int n = p->sig.n_buffers;
+        if (p->sig.params_in_uniform) {
+            bind[n].binding = (uint32_t)n;
+            bind[n].descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER;
+            bind[n].descriptorCount = 1;
+            bind[n].stageFlags = VK_SHADER_STAGE_COMPUTE_BIT;
+            n++;
+        }
         VkDescriptorSetLayoutCreateInfo li = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO};
-        li.bindingCount = (uint32_t)p->sig.n_buffers;
+        li.bindingCount = (uint32_t)n;
         li.pBindings = bind;
         call = "vkCreateDescriptorSetLayout";
         r = c->d.vkCreateDescriptorSetLayout(c->device, &li, NULL, &p->set_layout);
@@ -883,8 +901,9 @@ static dsa_status create_pipeline(vk_ctx *c, const dsa_launch *l, vk_pipeline **
         pipeline_free(c, p);
         return st;
     }
-    dsa_log(DSA_LOG_DEBUG, "compile", "vulkan: pipeline for %s (block %d, %zu SPIR-V words, %u push bytes)",
-            k->name, l->spec.block, n_words, p->push_size);
+    dsa_log(DSA_LOG_DEBUG, "compile", "vulkan: pipeline for %s (block %d, %zu SPIR-V words, %u parameter bytes as %s)",
+            k->name, l->spec.block, n_words, p->sig.params_size,
+            p->sig.params_in_uniform ? "a uniform buffer" : "push constants");
     *out = p;
     return DSA_SUCCESS;
 }
@@ -943,12 +962,12 @@ static dsa_status vk_prepare(dsa_context *ctx, dsa_op op, const void *args)
     return st;
 }
 
-/* The bytes pushed for one launch. */
-static dsa_status fill_push(const vk_pipeline *p, const dsa_launch *l, uint8_t *push)
+/* One launch's parameter block (push constants or its uniform buffer slot): PUSH_MAX bytes. */
+static dsa_status fill_params(const vk_pipeline *p, const dsa_launch *l, uint8_t *push)
 {
     memset(push, 0, PUSH_MAX);
     for (int i = 0; i < p->sig.n_scalars; i++) {
-        uint8_t *at = push + p->push_offset[i];
+        uint8_t *at = push + p->sig.params_offset[i];
         switch (p->sig.scalar_type[i]) {
         case DSA_ARG_I64: { int64_t v = l->scalars[i].i; memcpy(at, &v, 8); break; }
         case DSA_ARG_I32: { int32_t v = (int32_t)l->scalars[i].i; memcpy(at, &v, 4); break; }
@@ -964,7 +983,7 @@ static dsa_status fill_push(const vk_pipeline *p, const dsa_launch *l, uint8_t *
             return dsa_fail(DSA_ERROR_INTERNAL, "vulkan: %s: buffer %d's offset %llu is not a multiple of its element "
                             "size %zu", l->kernel->name, i, (unsigned long long)bo, esize);
         int64_t elems = (int64_t)(bo / esize);
-        memcpy(push + p->push_offset[p->sig.n_scalars + i], &elems, 8);
+        memcpy(push + p->sig.params_offset[p->sig.n_scalars + i], &elems, 8);
     }
     return DSA_SUCCESS;
 }
@@ -1001,7 +1020,7 @@ static dsa_status run_plan(vk_ctx *c, const dsa_plan *plan)
     if (st != DSA_SUCCESS) return st;
 
     /* One descriptor set per launch; every buffer bound whole at offset 0 (views' offsets travel as
-     * push constants). */
+     * parameters); launch i's uniform parameters, where it has them, in slot i of c->params. */
     VkDescriptorSet sets[DSA_PLAN_MAX_LAUNCHES];
     for (int i = 0; st == DSA_SUCCESS && i < plan->n; i++) {
         const dsa_launch *l = &plan->launch[i];
@@ -1014,8 +1033,8 @@ static dsa_status run_plan(vk_ctx *c, const dsa_plan *plan)
             st = vk_error(c, r, "vkAllocateDescriptorSets");
             break;
         }
-        VkDescriptorBufferInfo info[DSA_MAX_KERNEL_ARGS];
-        VkWriteDescriptorSet w[DSA_MAX_KERNEL_ARGS];
+        VkDescriptorBufferInfo info[DSA_MAX_KERNEL_ARGS + 1];
+        VkWriteDescriptorSet w[DSA_MAX_KERNEL_ARGS + 1];
         for (int b = 0; b < l->n_buffers; b++) {
             const dsa_buffer *buf = l->buffers[b].buffer;
             VkBuffer vb = buf ? (VkBuffer)buf->native : c->dummy.buffer;
@@ -1030,14 +1049,30 @@ static dsa_status run_plan(vk_ctx *c, const dsa_plan *plan)
             w[b].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
             w[b].pBufferInfo = &info[b];
         }
-        if (l->n_buffers) c->d.vkUpdateDescriptorSets(c->device, (uint32_t)l->n_buffers, w, 0, NULL);
+        int n = l->n_buffers;
+        if (pipe[i]->sig.params_in_uniform) {
+            info[n].buffer = c->params.buffer;
+            info[n].offset = (uint64_t)i * c->params_stride;
+            info[n].range = pipe[i]->sig.params_size;
+            memset(&w[n], 0, sizeof w[n]);
+            w[n].sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET;
+            w[n].dstSet = sets[i];
+            w[n].dstBinding = (uint32_t)n;
+            w[n].descriptorCount = 1;
+            w[n].descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER;
+            w[n].pBufferInfo = &info[n];
+            n++;
+        }
+        if (n) c->d.vkUpdateDescriptorSets(c->device, (uint32_t)n, w, 0, NULL);
     }
     if (st == DSA_SUCCESS) st = begin(c);
     for (int i = 0; st == DSA_SUCCESS && i < plan->n; i++) {
         const dsa_launch *l = &plan->launch[i];
         uint8_t push[PUSH_MAX];
-        st = fill_push(pipe[i], l, push);
+        st = fill_params(pipe[i], l, push);
         if (st != DSA_SUCCESS) break;
+        if (pipe[i]->sig.params_in_uniform) /* coherent: the submission makes the write visible */
+            memcpy((uint8_t *)c->params.mapped + (size_t)i * c->params_stride, push, pipe[i]->sig.params_size);
         if (i > 0) /* launch i reads what launch i-1 wrote */
             memory_barrier(c, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
                            VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
