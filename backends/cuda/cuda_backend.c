@@ -12,7 +12,9 @@
 #include "nvrtc.h"
 
 #include "internal.h"
+#include "kernel_cache.h"
 #include "plan.h"
+#include "prebuilt.h"
 #include "template.h"
 
 #include <pthread.h>
@@ -562,6 +564,60 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* NVRTC for the device's arch-specific target, or the plain one when this NVRTC lacks it. */
+static dsa_status nvrtc_cubin(cuda_ctx *c, const char *source, const char *name, const char *prefix,
+                              const char **arch, void **cubin, size_t *size)
+{
+    dsa_nvrtc *nv = NULL;
+    dsa_status st = dsa_nvrtc_open(&nv);
+    if (st != DSA_SUCCESS) return st;
+    static _Thread_local char plain[16];
+    st = dsa_nvrtc_compile(nv, source, name, *arch, 1, NULL, 0, cubin, size);
+    if (st == DSA_ERROR_UNSUPPORTED && c->arch[strlen(c->arch) - 1] == 'a') {
+        /* This NVRTC does not know the arch-specific target; the portable one still runs everything
+         * but the arch-specific instructions. */
+        snprintf(plain, sizeof plain, "sm_%d%d", c->cc_major, c->cc_minor);
+        dsa_log(DSA_LOG_WARN, "compile", "%s: %s; compiling for %s instead", prefix, dsa_last_error(), plain);
+        *arch = plain;
+        st = dsa_nvrtc_compile(nv, source, name, *arch, 1, NULL, 0, cubin, size);
+    }
+    return st;
+}
+
+/* Loads the kernel's module: the cubin shipped in the library when this exact specialization was
+ * prebuilt for the device's architecture (so a machine without NVRTC runs the defaults), else one
+ * from the disk cache, else NVRTC's (then stored in the cache). */
+static dsa_status load_module(dsa_context *ctx, const dsa_kernel_def *def, const dsa_spec *spec, const char *source,
+                              const char *prefix, dsa_cu_module *module, const char **arch, size_t *size)
+{
+    cuda_ctx *c = impl_of(ctx);
+    char target[32];
+    snprintf(target, sizeof target, "cuda:%s", c->arch);
+    const void *shipped = NULL;
+    if (dsa_prebuilt_find(target, def, spec, &shipped, size) &&
+        c->cu->cuModuleLoadData(module, shipped) == DSA_CU_SUCCESS) {
+        dsa_log(DSA_LOG_DEBUG, "compile", "%s: prebuilt cubin", prefix);
+        return DSA_SUCCESS;
+    }
+    const char *parts[] = {"cuda", source, c->arch, ctx->info.name, ctx->info.driver_version, dsa_version_string()};
+    dsa_cache_key key = dsa_cache_key_make(parts, (int)(sizeof parts / sizeof parts[0]));
+    void *cubin = NULL;
+    if (dsa_cache_load(key, "cuda-cubin", &cubin, size) == DSA_SUCCESS && cubin) {
+        dsa_cu_result r = c->cu->cuModuleLoadData(module, cubin);
+        free(cubin);
+        if (r == DSA_CU_SUCCESS) return DSA_SUCCESS;
+        dsa_log(DSA_LOG_INFO, "cache", "%s: cached cubin refused by the driver; recompiling", prefix);
+    }
+    dsa_status st = nvrtc_cubin(c, source, def->name, prefix, arch, &cubin, size);
+    if (st != DSA_SUCCESS) return prefixed(st, prefix);
+    dsa_cu_result r = c->cu->cuModuleLoadData(module, cubin);
+    if (r == DSA_CU_SUCCESS && *arch == c->arch) dsa_cache_store(key, "cuda-cubin", cubin, *size);
+    free(cubin);
+    if (r != DSA_CU_SUCCESS)
+        return dsa_cu_fail(r, "cuModuleLoadData", "%s (a %zu-byte cubin from NVRTC)", prefix, *size);
+    return DSA_SUCCESS;
+}
+
 /* Compiles and loads one kernel; the context is current. */
 static dsa_status compile_kernel(dsa_context *ctx, const dsa_kernel_def *def, const dsa_spec *spec,
                                  cuda_kernel **out)
@@ -587,37 +643,15 @@ static dsa_status compile_kernel(dsa_context *ctx, const dsa_kernel_def *def, co
         free(k);
         return prefixed(st, prefix);
     }
-    dsa_nvrtc *nv = NULL;
-    st = dsa_nvrtc_open(&nv);
-    if (st != DSA_SUCCESS) {
-        free(source);
-        free(k);
-        return prefixed(st, prefix);
-    }
-    void *cubin = NULL;
-    size_t cubin_size = 0;
     const char *arch = c->arch;
-    char plain[16];
-    st = dsa_nvrtc_compile(nv, source, def->name, arch, 1, NULL, 0, &cubin, &cubin_size);
-    if (st == DSA_ERROR_UNSUPPORTED && c->arch[strlen(c->arch) - 1] == 'a') {
-        /* This NVRTC does not know the arch-specific target; the portable one still runs everything
-         * but the arch-specific instructions. */
-        snprintf(plain, sizeof plain, "sm_%d%d", c->cc_major, c->cc_minor);
-        dsa_log(DSA_LOG_WARN, "compile", "%s: %s; compiling for %s instead", prefix, dsa_last_error(), plain);
-        arch = plain;
-        st = dsa_nvrtc_compile(nv, source, def->name, arch, 1, NULL, 0, &cubin, &cubin_size);
-    }
+    size_t cubin_size = 0;
+    st = load_module(ctx, def, spec, source, prefix, &k->module, &arch, &cubin_size);
     free(source);
     if (st != DSA_SUCCESS) {
         free(k);
-        return prefixed(st, prefix);
+        return st;
     }
-    dsa_cu_result r = c->cu->cuModuleLoadData(&k->module, cubin);
-    free(cubin);
-    if (r != DSA_CU_SUCCESS) {
-        free(k);
-        return dsa_cu_fail(r, "cuModuleLoadData", "%s (a %zu-byte cubin from NVRTC)", prefix, cubin_size);
-    }
+    dsa_cu_result r;
     r = c->cu->cuModuleGetFunction(&k->fn, k->module, k->sig.entry);
     if (r != DSA_CU_SUCCESS) {
         c->cu->cuModuleUnload(k->module);

@@ -13,6 +13,7 @@
  * synchronization), so a context may be shared by threads. */
 #include "glsl_compile.h"
 #include "plan.h"
+#include "prebuilt.h"
 #include "vk_api.h"
 
 #include <pthread.h>
@@ -819,20 +820,27 @@ static dsa_status create_pipeline(vk_ctx *c, const dsa_launch *l, vk_pipeline **
         return st;
     }
 
-    /* Source -> SPIR-V -> module. */
-    char *source = NULL;
+    /* SPIR-V: shipped in the library when this exact specialization was prebuilt (a machine
+     * without glslang's cost at run time), else source -> glslang. */
     uint32_t *words = NULL;
     size_t n_words = 0;
-    st = dsa_generate(k, DSA_DIALECT_GLSL, &l->spec, &source);
-    if (st == DSA_SUCCESS) st = dsa_glsl_to_spirv(source, k->name, DSA_SPIRV_1_3, &words, &n_words);
-    free(source);
-    if (st != DSA_SUCCESS) {
-        free(p);
-        return st;
+    const void *shipped = NULL;
+    size_t shipped_size = 0;
+    if (dsa_prebuilt_find("spirv", k, &l->spec, &shipped, &shipped_size)) {
+        n_words = shipped_size / sizeof(uint32_t);
+    } else {
+        char *source = NULL;
+        st = dsa_generate(k, DSA_DIALECT_GLSL, &l->spec, &source);
+        if (st == DSA_SUCCESS) st = dsa_glsl_to_spirv(source, k->name, DSA_SPIRV_1_3, &words, &n_words);
+        free(source);
+        if (st != DSA_SUCCESS) {
+            free(p);
+            return st;
+        }
     }
     VkShaderModuleCreateInfo mi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
     mi.codeSize = n_words * sizeof(uint32_t);
-    mi.pCode = words;
+    mi.pCode = shipped ? (const uint32_t *)shipped : words;
     VkResult r = c->d.vkCreateShaderModule(c->device, &mi, NULL, &p->module);
     free(words);
     const char *call = "vkCreateShaderModule";
