@@ -831,6 +831,203 @@ Test(cuda, usable_from_another_thread)
     DSA_OK(dsa_context_destroy(ctx));
 }
 
+/* ---- CUDA graphs: a prepared pipeline captured on the application's stream and replayed ---- */
+
+/* The graph entry points come from the driver directly: the library itself never needs them. */
+typedef struct graph_api {
+    dsa_cu_result (*begin)(dsa_cu_stream, int mode);
+    dsa_cu_result (*end)(dsa_cu_stream, void **graph);
+    dsa_cu_result (*instantiate)(void **exec, void *graph, unsigned long long flags);
+    dsa_cu_result (*launch)(void *exec, dsa_cu_stream);
+    dsa_cu_result (*exec_destroy)(void *exec);
+    dsa_cu_result (*destroy)(void *graph);
+} graph_api;
+
+static void load_graph_api(graph_api *g)
+{
+    void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    cr_assert_not_null(lib, "dlopen libcuda.so.1: %s", dlerror());
+    void *sym[6];
+    const char *names[6] = {"cuStreamBeginCapture_v2", "cuStreamEndCapture", "cuGraphInstantiateWithFlags",
+                            "cuGraphLaunch", "cuGraphExecDestroy", "cuGraphDestroy"};
+    for (int i = 0; i < 6; i++) {
+        sym[i] = dlsym(lib, names[i]);
+        cr_assert_not_null(sym[i], "libcuda lacks %s", names[i]);
+    }
+    memcpy(&g->begin, &sym[0], sizeof sym[0]);
+    memcpy(&g->end, &sym[1], sizeof sym[1]);
+    memcpy(&g->instantiate, &sym[2], sizeof sym[2]);
+    memcpy(&g->launch, &sym[3], sizeof sym[3]);
+    memcpy(&g->exec_destroy, &sym[4], sizeof sym[4]);
+    memcpy(&g->destroy, &sym[5], sizeof sym[5]);
+}
+
+enum { G_S = 48, G_L = 3000, G_K = 256, G_H = 64, G_D = 576 };
+
+typedef struct pipeline {
+    dsa_buffer *scores, *idx, *q, *kv, *out, *lse, *ws;
+    dsa_topk_args topk;
+    dsa_sparse_mla_prefill_args mla;
+    dsa_workspace wtopk, wmla;
+} pipeline;
+
+/* top-k over random scores, then sparse MLA prefill on the rows it picked: two ops, one feeding the
+ * other through device memory, both with explicit workspaces (so the library has nothing to grow). */
+static void pipeline_init(dsa_context *ctx, pipeline *p)
+{
+    int64_t ss[2] = {G_S, G_L}, is[2] = {G_S, G_K}, is3[3] = {G_S, 1, G_K};
+    int64_t qs[3] = {G_S, G_H, G_D}, kvs[3] = {G_L, 1, G_D}, os[3] = {G_S, G_H, 512}, ls[2] = {G_S, G_H};
+    DSA_OK(dsa_buffer_alloc(ctx, (uint64_t)G_S * G_L * 4, &p->scores));
+    DSA_OK(dsa_buffer_alloc(ctx, (uint64_t)G_S * G_K * 4, &p->idx));
+    DSA_OK(dsa_buffer_alloc(ctx, (uint64_t)G_S * G_H * G_D * 2, &p->q));
+    DSA_OK(dsa_buffer_alloc(ctx, (uint64_t)G_L * G_D * 2, &p->kv));
+    DSA_OK(dsa_buffer_alloc(ctx, (uint64_t)G_S * G_H * 512 * 2, &p->out));
+    DSA_OK(dsa_buffer_alloc(ctx, (uint64_t)G_S * G_H * 4, &p->lse));
+    memset(&p->topk, 0, sizeof p->topk);
+    p->topk.scores = dsa_tensor_make(p->scores, 0, DSA_FP32, 2, ss, NULL);
+    p->topk.ks = p->topk.ke = p->topk.lengths = p->topk.block_table = dsa_tensor_none();
+    p->topk.indices = dsa_tensor_make(p->idx, 0, DSA_INT32, 2, is, NULL);
+    p->topk.k = G_K;
+    p->topk.form = DSA_TOPK_ABSOLUTE;
+    p->mla.q = dsa_tensor_make(p->q, 0, DSA_BF16, 3, qs, NULL);
+    p->mla.kv = dsa_tensor_make(p->kv, 0, DSA_BF16, 3, kvs, NULL);
+    p->mla.indices = dsa_tensor_make(p->idx, 0, DSA_INT32, 3, is3, NULL);
+    p->mla.topk_length = p->mla.attn_sink = p->mla.max_logits = dsa_tensor_none();
+    p->mla.out = dsa_tensor_make(p->out, 0, DSA_BF16, 3, os, NULL);
+    p->mla.lse = dsa_tensor_make(p->lse, 0, DSA_FP32, 2, ls, NULL);
+    p->mla.sm_scale = 0.0625f;
+
+    uint64_t wt = 0, wm = 0;
+    DSA_OK(dsa_workspace_size(ctx, DSA_OP_TOPK, &p->topk, &wt));
+    DSA_OK(dsa_workspace_size(ctx, DSA_OP_SPARSE_MLA_PREFILL, &p->mla, &wm));
+    uint64_t at = (wt + 255) / 256 * 256;
+    DSA_OK(dsa_buffer_alloc(ctx, at + wm + 256, &p->ws));
+    p->wtopk = (dsa_workspace){p->ws, 0, wt};
+    p->wmla = (dsa_workspace){p->ws, at, wm};
+    DSA_OK(dsa_prepare(ctx, DSA_OP_TOPK, &p->topk));
+    DSA_OK(dsa_prepare(ctx, DSA_OP_SPARSE_MLA_PREFILL, &p->mla));
+
+    /* q and kv: random bf16 of moderate size (finite: the point is ordering, not special values). */
+    size_t nq = (size_t)G_S * G_H * G_D, nkv = (size_t)G_L * G_D;
+    uint16_t *h = malloc((nq > nkv ? nq : nkv) * 2);
+    cr_assert_not_null(h);
+    for (size_t i = 0; i < nq; i++) h[i] = (uint16_t)(0x3c00u + (rnd() & 0x7ffu)) ^ (uint16_t)(rnd() & 0x8000u);
+    DSA_OK(dsa_buffer_write(p->q, 0, h, nq * 2));
+    for (size_t i = 0; i < nkv; i++) h[i] = (uint16_t)(0x3c00u + (rnd() & 0x7ffu)) ^ (uint16_t)(rnd() & 0x8000u);
+    DSA_OK(dsa_buffer_write(p->kv, 0, h, nkv * 2));
+    free(h);
+}
+
+static void pipeline_scores(pipeline *p)
+{
+    static float s[G_S * G_L];
+    for (int i = 0; i < G_S * G_L; i++) s[i] = (float)(rnd() % 100000) * 1e-3f; /* many ties too */
+    DSA_OK(dsa_buffer_write(p->scores, 0, s, sizeof s));
+}
+
+static void pipeline_enqueue(dsa_context *ctx, pipeline *p)
+{
+    DSA_OK(dsa_topk(ctx, &p->topk, &p->wtopk));
+    DSA_OK(dsa_sparse_mla_prefill(ctx, &p->mla, &p->wmla));
+}
+
+/* The pipeline's results (indices, out, lse) as bytes, after the stream has drained. */
+static uint8_t *pipeline_results(dsa_cu_stream stream, const dsa_cu_api *cu, pipeline *p, size_t *bytes)
+{
+    size_t ni = (size_t)G_S * G_K * 4, no = (size_t)G_S * G_H * 512 * 2, nl = (size_t)G_S * G_H * 4;
+    uint8_t *r = malloc(ni + no + nl);
+    cr_assert_not_null(r);
+    CU_OK(cu->cuStreamSynchronize(stream));
+    DSA_OK(dsa_buffer_read(p->idx, 0, r, ni));
+    DSA_OK(dsa_buffer_read(p->out, 0, r + ni, no));
+    DSA_OK(dsa_buffer_read(p->lse, 0, r + ni + no, nl));
+    *bytes = ni + no + nl;
+    return r;
+}
+
+static void pipeline_free(pipeline *p)
+{
+    dsa_buffer *b[7] = {p->scores, p->idx, p->q, p->kv, p->out, p->lse, p->ws};
+    for (int i = 0; i < 7; i++) DSA_OK(dsa_buffer_free(b[i]));
+}
+
+/* Capture in the strictest mode (CU_STREAM_CAPTURE_MODE_GLOBAL: an allocation, synchronization or
+ * module load anywhere in the process during capture fails it), then replay: each replay equals a
+ * direct run on the same inputs bit for bit, and sees new inputs written between replays. */
+Test(cuda, graph_capture_replays_prepared_ops)
+{
+    const dsa_cu_api *cu = driver_or_skip();
+    graph_api g;
+    load_graph_api(&g);
+    dsa_cu_device dev;
+    dsa_cu_context primary;
+    dsa_cu_stream stream;
+    CU_OK(cu->cuDeviceGet(&dev, 0));
+    CU_OK(cu->cuDevicePrimaryCtxRetain(&primary, dev));
+    CU_OK(cu->cuCtxPushCurrent(primary));
+    CU_OK(cu->cuStreamCreate(&stream, DSA_CU_STREAM_NON_BLOCKING));
+    dsa_context_desc desc;
+    memset(&desc, 0, sizeof desc);
+    desc.selector = "cuda:0";
+    desc.native_context = primary;
+    desc.native_queue = stream;
+    dsa_context *ctx = NULL;
+    DSA_OK(dsa_context_create_ex(&desc, &ctx));
+    pipeline p;
+    pipeline_init(ctx, &p);
+
+    /* Direct runs: twice on the same input, bitwise equal (determinism). */
+    pipeline_scores(&p);
+    size_t n = 0;
+    pipeline_enqueue(ctx, &p);
+    uint8_t *direct = pipeline_results(stream, cu, &p, &n);
+    pipeline_enqueue(ctx, &p);
+    uint8_t *again = pipeline_results(stream, cu, &p, &n);
+    cr_assert_eq(memcmp(direct, again, n), 0, "two runs of the same inputs differ");
+
+    dsa_set_log_callback(count_compiles, NULL);
+    compiles_seen = 0;
+    void *graph = NULL, *exec = NULL;
+    CU_OK(g.begin(stream, 0 /* CU_STREAM_CAPTURE_MODE_GLOBAL */));
+    pipeline_enqueue(ctx, &p);
+    CU_OK(g.end(stream, &graph));
+    dsa_set_log_callback(NULL, NULL);
+    cr_assert_eq(compiles_seen, 0, "enqueueing prepared ops compiled %d kernel(s) during capture", compiles_seen);
+    CU_OK(g.instantiate(&exec, graph, 0));
+
+    /* Clear the outputs, replay, compare with the direct run. */
+    CU_OK(cu->cuMemsetD8Async((dsa_cu_deviceptr)(uintptr_t)dsa_buffer_native(p.out), 0, (size_t)G_S * G_H * 1024,
+                              stream));
+    CU_OK(cu->cuMemsetD8Async((dsa_cu_deviceptr)(uintptr_t)dsa_buffer_native(p.idx), 0, (size_t)G_S * G_K * 4,
+                              stream));
+    CU_OK(g.launch(exec, stream));
+    uint8_t *replay = pipeline_results(stream, cu, &p, &n);
+    cr_assert_eq(memcmp(direct, replay, n), 0, "the graph's replay differs from the direct run");
+
+    /* New scores: the replay follows them, and again equals a direct run. */
+    pipeline_scores(&p);
+    CU_OK(g.launch(exec, stream));
+    uint8_t *replay2 = pipeline_results(stream, cu, &p, &n);
+    cr_assert_neq(memcmp(replay, replay2, (size_t)G_S * G_K * 4), 0, "new scores picked the same rows");
+    pipeline_enqueue(ctx, &p);
+    uint8_t *direct2 = pipeline_results(stream, cu, &p, &n);
+    cr_assert_eq(memcmp(direct2, replay2, n), 0, "the replay on new scores differs from a direct run");
+
+    free(direct);
+    free(again);
+    free(replay);
+    free(replay2);
+    free(direct2);
+    CU_OK(g.exec_destroy(exec));
+    CU_OK(g.destroy(graph));
+    pipeline_free(&p);
+    DSA_OK(dsa_context_destroy(ctx));
+    CU_OK(cu->cuStreamDestroy(stream));
+    dsa_cu_context popped;
+    CU_OK(cu->cuCtxPopCurrent(&popped));
+    CU_OK(cu->cuDevicePrimaryCtxRelease(dev));
+}
+
 #else
 
 Test(cuda, not_built)
