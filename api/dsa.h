@@ -156,7 +156,8 @@ enum {
     DSA_CAP_SUBGROUPS = 1u << 4,    /* subgroup / warp / wavefront operations */
     DSA_CAP_MATRIX_UNITS = 1u << 5, /* tensor cores, MFMA/WMMA, cooperative matrices */
     DSA_CAP_INT64 = 1u << 6,        /* 64-bit integers in kernels */
-    DSA_CAP_FP64 = 1u << 7          /* fp64 arithmetic */
+    DSA_CAP_FP64 = 1u << 7,         /* fp64 arithmetic */
+    DSA_CAP_INLINE_PTX = 1u << 8    /* the kernel compiler takes inline PTX (NVIDIA's OpenCL) */
 };
 
 typedef struct dsa_device_info {
@@ -233,7 +234,10 @@ DSA_API dsa_status dsa_context_take_event(dsa_context *ctx, void **event);
  * ------------------------------------------------------------------------------------------- */
 DSA_API dsa_status dsa_buffer_alloc(dsa_context *ctx, uint64_t bytes, dsa_buffer **out);
 /* Wrap memory the application owns; freeing the wrapper does not free the memory. native is a host
- * pointer (CPU), a CUdeviceptr / hipDeviceptr_t cast to void*, a cl_mem or a VkBuffer. */
+ * pointer (CPU), a CUdeviceptr / hipDeviceptr_t cast to void*, a cl_mem or a VkBuffer.
+ * Freeing a buffer the library allocated waits for the context's queue first; freeing a wrapper
+ * does not wait (the memory stays the application's, to keep alive until work using it is done),
+ * so wrapping per call costs no synchronization. */
 DSA_API dsa_status dsa_buffer_wrap(dsa_context *ctx, void *native, uint64_t bytes, dsa_buffer **out);
 DSA_API dsa_status dsa_buffer_free(dsa_buffer *buf); /* NULL is a no-op */
 DSA_API dsa_status dsa_buffer_write(dsa_buffer *dst, uint64_t offset, const void *src, uint64_t bytes);

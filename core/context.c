@@ -139,8 +139,10 @@ dsa_status dsa_buffer_free(dsa_buffer *buf)
 {
     if (!buf) return DSA_SUCCESS;
     dsa_context *ctx = buf->ctx;
-    /* The queue may still use the memory: wait before handing it back. */
-    dsa_status st = ctx->ops->synchronize(ctx);
+    /* The queue may still use owned memory: wait before handing it back. A wrapper hands nothing
+     * back, so it does not wait: the application keeps its memory alive until the work using it
+     * is done, as for its own work on that queue (a binding wraps per call and must not stall). */
+    dsa_status st = buf->owned ? ctx->ops->synchronize(ctx) : DSA_SUCCESS;
     if (buf->owned) ctx->ops->buffer_free(ctx, buf->native);
     ctx->live_buffers--;
     free(buf);

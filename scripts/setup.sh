@@ -9,6 +9,7 @@ packages=(build-essential cmake ninja-build pkg-config git libcriterion-dev libc
   # HIP code objects for gfx90a / gfx940, compiled offline in the compile checks
   clang-15 libamdhip64-dev rocm-device-libs)
 packages+=(python3-numpy) # tests/cli/test_cli.py (brings python3)
+packages+=(python3-pip python3-setuptools python3-wheel) # offline `pip install ./python` (tests/python)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
