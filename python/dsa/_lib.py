@@ -80,7 +80,11 @@ class DeviceInfoStruct(ctypes.Structure):
                 ("shared_mem_per_block", ctypes.c_uint64), ("compute_units", ctypes.c_uint32),
                 ("caps", ctypes.c_uint32), ("subgroup_sizes", ctypes.c_uint32),
                 ("matrix_units", ctypes.c_char * 64), ("uuid", ctypes.c_uint8 * 16),
-                ("has_uuid", ctypes.c_int), ("is_cpu", ctypes.c_int), ("is_emulation", ctypes.c_int)]
+                ("has_uuid", ctypes.c_int), ("is_cpu", ctypes.c_int), ("is_emulation", ctypes.c_int),
+                ("features", ctypes.c_char * 256),
+                # libdsa writes this struct: room to spare, so that a field added to it in a newer
+                # library can never write past Python's memory (fields here stay zero if absent).
+                ("_reserve", ctypes.c_char * 2048)]
 
 
 class ContextDesc(ctypes.Structure):

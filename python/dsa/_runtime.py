@@ -24,7 +24,7 @@ class DeviceInfo:
     def __init__(self, s):
         self.backend = L.BACKEND_NAMES[s.backend] if 0 <= s.backend < len(L.BACKEND_NAMES) else str(s.backend)
         self.index = s.index
-        for f in ("name", "vendor", "platform", "driver_version", "runtime_version", "matrix_units"):
+        for f in ("name", "vendor", "platform", "driver_version", "runtime_version", "matrix_units", "features"):
             setattr(self, f, getattr(s, f).decode("utf-8", "replace"))
         for f in ("memory_bytes", "max_buffer_bytes", "shared_mem_per_block", "compute_units", "caps",
                   "subgroup_sizes"):
