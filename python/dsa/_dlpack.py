@@ -84,6 +84,8 @@ class Typed:
         return self.array.__dlpack_device__()
 
     def __getattr__(self, name):  # shape, device ... of the underlying array
+        if name == "array":  # not set yet (copy, pickle): no recursion
+            raise AttributeError(name)
         return getattr(self.array, name)
 
     def __repr__(self):
@@ -234,4 +236,9 @@ def view_of(obj, name, stream=None):
             fixed[d] = acc
         acc = max(acc, shape[d] * fixed[d]) if shape[d] else acc
     data = (t.data or 0) + t.byte_offset
+    if data % L.DTYPE_SIZES[dtype] and all(shape):
+        # libdsa checks offsets within a buffer; the buffer here starts at the view, so the
+        # element alignment of the address itself is checked here (kernels load whole elements).
+        L.fail(L.ERROR_INVALID_ARGUMENT, "%s starts at address 0x%x, which is not a multiple of its element size "
+               "(%d bytes, %s)" % (name, data, L.DTYPE_SIZES[dtype], L.DTYPE_NAMES[dtype]))
     return View(data, (dev_type, dev_id), shape, tuple(fixed), dtype, (capsule, obj))

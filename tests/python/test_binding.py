@@ -416,6 +416,9 @@ class TestBadInput(BindingTest):
         self.assertDsaError("DSA_ERROR_BAD_DTYPE", lambda: dsa.quantize_fp8(np.ones((2, 128), np.float64)), "x")
         self.assertDsaError("DSA_ERROR_BAD_DTYPE", lambda: dsa.quantize_fp8(np.ones((2, 128), np.uint16)), "bf16")
         self.assertDsaError("DSA_ERROR_BAD_DTYPE", lambda: dsa.tensor(x, "fp64"))
+        raw = np.zeros(4 * 256 + 1, np.uint8)
+        odd = np.frombuffer(raw.data, dtype=np.float32, count=256, offset=1).reshape(2, 128)
+        self.assertDsaError("DSA_ERROR_INVALID_ARGUMENT", lambda: dsa.quantize_fp8(odd), "x", "element size")
         self.assertDsaError("DSA_ERROR_BAD_DTYPE", lambda: dsa.quantize_fp8(dsa.tensor(x, "bf16")), "bf16")
         self.assertDsaError("DSA_ERROR_INVALID_ARGUMENT", lambda: dsa.topk(x, 1, form="sideways"), "form")
         self.assertDsaError("DSA_ERROR_INVALID_ARGUMENT", lambda: dsa.indexer_decode_logits(
