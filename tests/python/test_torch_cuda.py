@@ -10,7 +10,7 @@ input is produced after a long sleep on that stream, the op runs on it and the r
 it, with no synchronization on the dsa side) and the call returning before that work is done;
 torch's float8_e4m3fn and bfloat16 tensors taken natively, strided views, FlashMLA- and
 DeepGEMM-style calls, and bad input raising dsa.DsaError.
-.dev/device/python.sh runs it on the H100 machine.
+On a GPU machine (the H100 of shared/GPU.md), run it with DSA_LIBRARY pointing at libdsa.so.
 """
 import os
 import sys
@@ -243,7 +243,8 @@ class TestTorchCUDA(TorchCases, unittest.TestCase):
 
     def test_mixed_devices_refused(self):
         with self.assertRaises(dsa.DsaError) as cm:
-            dsa.dequantize_fp8(torch.zeros((1, 128), dtype=torch.float8_e4m3fn, device="cuda"), torch.ones((1, 1)))
+            q = torch.zeros((1, 128), dtype=torch.uint8, device="cuda").view(torch.float8_e4m3fn)
+            dsa.dequantize_fp8(q, torch.ones((1, 1)))
         self.assertEqual(cm.exception.name, "DSA_ERROR_WRONG_CONTEXT")
 
     def test_explicit_context(self):
@@ -277,7 +278,7 @@ class TestTorchCUDA(TorchCases, unittest.TestCase):
             enqueue_s = time.perf_counter() - start
             q_bytes = q.view(torch.uint8).clone()  # consumed on the same stream
             s_copy = s.clone()
-        host_q, host_s = n_(q_bytes), n_(s_copy)  # .cpu() waits for the stream
+            host_q, host_s = n_(q_bytes), n_(s_copy)  # copied on the stream; .cpu() waits for it
         np.testing.assert_array_equal(host_q, rq)
         np.testing.assert_array_equal(host_s, rs)
         return enqueue_s
