@@ -1,4 +1,17 @@
-/* ---- libdsa vocabulary: HIP C++ (hiprtc pre-includes the HIP runtime) ---- */
+/* ---- libdsa vocabulary: HIP C++ (hiprtc pre-includes the HIP runtime) ----
+ * Wave size: SUBGROUP is the wavefront the code is specialized for (the HIP backend sets it from
+ * the device's warpSize: 64 on CDNA, 32 on RDNA). clang names the wave it compiles for in
+ * __AMDGCN_WAVEFRONT_SIZE; a mismatch is a compile error here, never a kernel that silently
+ * assumes the wrong width.
+ * fp8: the cache bytes are OCP e4m3 and are decoded by the bit operations of the common helpers;
+ * gfx94x's hardware fp8 is the FNUZ variant (bias 8, no -0, 0x80 is NaN), so they are never fed
+ * to its fp8 instructions as they are.
+ * Matrix units: no MFMA (CDNA) or WMMA (RDNA3) path yet; MATRIX=1 compiles the portable code. */
+#if defined(__HIP_DEVICE_COMPILE__) && defined(__AMDGCN_WAVEFRONT_SIZE) && SUBGROUP != 0
+static_assert(SUBGROUP == __AMDGCN_WAVEFRONT_SIZE, "libdsa: SUBGROUP differs from the target's wavefront size");
+#elif defined(__HIP_PLATFORM_NVIDIA__) && SUBGROUP != 0
+static_assert(SUBGROUP == 32, "libdsa: HIP on an NVIDIA GPU has 32-wide warps");
+#endif
 typedef int I32;
 typedef unsigned int U32;
 typedef long long I64;
