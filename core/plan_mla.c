@@ -117,6 +117,37 @@ static void adjust_attention(dsa_spec *spec, const void *ctx)
     spec->dim = (int)s->dqk;
 }
 
+/* Prefill: a head group stays at least 16 heads (a fragment's rows; heads past hq are zeros, never
+ * written) and shrinks with the warps it needs, keeping the K slices per 16 heads. Where the CUDA
+ * dialect has bf16 tensor cores (sm_80+: mma.sync m16n8k16) the spec is matrix=1 with 32 heads on
+ * 256 threads (4 K slices: a 36-register q slice per thread), unless the tuning table changed the
+ * layout. */
+typedef struct prefill_ctx {
+    const mla_shape *s;
+    const dsa_device_info *dev;
+} prefill_ctx;
+
+static void adjust_prefill(dsa_spec *spec, const void *ctx)
+{
+    const prefill_ctx *p = ctx;
+    const dsa_kernel_def *k = dsa_kernel_find("sparse_mla_prefill");
+    uint32_t need = DSA_CAP_MATRIX_UNITS | DSA_CAP_BF16;
+    if (k && spec->block == k->defaults.block && spec->heads == k->defaults.heads && spec->matrix == 0 &&
+        p->dev->backend == DSA_BACKEND_CUDA && (p->dev->caps & need) == need) {
+        spec->matrix = 1;
+        spec->heads = 32;
+        spec->block = 256;
+    }
+    int hp = next_pow2(p->s->hq);
+    if (hp < 16) hp = 16;
+    if (spec->heads >= 16 && spec->heads > hp) {
+        int slices = spec->block / 32 / (spec->heads / 16);
+        spec->heads = hp;
+        spec->block = 32 * slices * (hp / 16);
+    }
+    spec->dim = (int)p->s->dqk;
+}
+
 static const dsa_tensor *or_else(const dsa_tensor *t, const dsa_tensor *fallback)
 {
     return t->buffer ? t : fallback;
@@ -193,7 +224,8 @@ static dsa_status plan_prefill(const dsa_device_info *dev, const void *args, con
     prefill_shape(dev, a, &s);
     if (s.n_rows == 0 || s.hq == 0) return DSA_SUCCESS;
     dsa_launch *l;
-    dsa_status st = dsa_plan_kernel(plan, dev, "sparse_mla_prefill", adjust_attention, &s, &l);
+    prefill_ctx pc = {&s, dev};
+    dsa_status st = dsa_plan_kernel(plan, dev, "sparse_mla_prefill", adjust_prefill, &pc, &l);
     if (st != DSA_SUCCESS) return st;
     dsa_tensor stat, acc;
     split_views(&s, ws, &a->out, &stat, &acc);

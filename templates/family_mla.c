@@ -31,11 +31,27 @@ static dsa_status check_layout(const char *name, const dsa_spec *s)
     return DSA_SUCCESS;
 }
 
+/* Prefill works on tiles and fragments: heads in groups of 16 (the fragments' rows), block / 32
+ * warps of which block / 32 / (heads / 16) share a head group as K slices (1, 2 or 4: they split
+ * both 36 or 32 k-steps and the 512 output dims), tile_n kv rows a tile (16-row k-steps). */
 static dsa_status check_prefill(const dsa_spec *s)
 {
     if (s->dim != 512 && s->dim != 576)
         return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "sparse_mla_prefill: spec dim is %d, expected 512 or 576", s->dim);
-    return check_layout("sparse_mla_prefill", s);
+    if (!is_pow2(s->block) || s->block < 32 || s->block > 512)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "sparse_mla_prefill: spec block is %d, expected a power of "
+                        "two in 32..512 (whole warps)", s->block);
+    if (!is_pow2(s->heads) || s->heads < 16 || s->heads / 16 > s->block / 32)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "sparse_mla_prefill: spec heads is %d, expected a power of two "
+                        ">= 16 with a warp per 16 heads (block %d)", s->heads, s->block);
+    int slices = s->block / 32 / (s->heads / 16);
+    if (slices > 4)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "sparse_mla_prefill: spec block=%d heads=%d gives %d warps per "
+                        "16 heads, expected 1, 2 or 4 (more heads or a smaller block)", s->block, s->heads, slices);
+    if (s->tile_n < 16 || s->tile_n > 64 || s->tile_n % 16 != 0)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "sparse_mla_prefill: spec tile_n is %d, expected 16, 32, 48 or 64",
+                        s->tile_n);
+    return DSA_SUCCESS;
 }
 
 static dsa_status check_decode(const dsa_spec *s)
@@ -60,7 +76,13 @@ static uint64_t attention_shared(const dsa_spec *s)
     return 4u * (tn * (uint64_t)s->dim + tn * b + tn * h + h + 2u * b + b);
 }
 
-static uint64_t prefill_shared(const dsa_spec *s) { return attention_shared(s); }
+/* kvs (bf16 pairs, rows padded by 16 bytes), sp (F32), ring (I32) and scan (U32), as declared in
+ * sparse_mla_prefill.dsa. */
+static uint64_t prefill_shared(const dsa_spec *s)
+{
+    uint64_t tn = (uint64_t)s->tile_n, b = (uint64_t)s->block;
+    return 4u * (tn * (uint64_t)(s->dim / 2 + 4) + b / 32u * 16u * tn + 2u * b + b);
+}
 
 /* decode adds the tile's group scales */
 static uint64_t decode_shared(const dsa_spec *s) { return attention_shared(s) + 16u * (uint64_t)s->tile_n; }
@@ -76,6 +98,14 @@ static void attention_defaults(dsa_spec *s)
     s->out_dtype = DSA_BF16;
 }
 
+/* 128 threads, 16 heads, 16 rows a tile: 23.8 KiB of shared memory (portable); the plan picks the
+ * tensor-core layout where the device has one (core/plan_mla.c). */
+static void prefill_defaults(dsa_spec *s)
+{
+    attention_defaults(s);
+    s->tile_n = 16;
+}
+
 static void decode_defaults(dsa_spec *s)
 {
     attention_defaults(s);
@@ -86,7 +116,7 @@ static void combine_defaults(dsa_spec *s) { s->out_dtype = DSA_BF16; }
 
 static const dsa_kernel_entry entries[] = {
     {"sparse_mla_prefill", "sparse MLA prefill: bf16 kv rows gathered by index, online softmax", check_prefill,
-     prefill_shared, attention_defaults},
+     prefill_shared, prefill_defaults},
     {"sparse_mla_decode", "sparse MLA decode: paged FP8 cache rows dequantized once per block", check_decode,
      decode_shared, decode_defaults},
     {"sparse_mla_combine", "sparse MLA: merges the partial results of a split row", check_combine, NULL,

@@ -140,3 +140,94 @@ DEVICE_FN I32 dsa_topk_slot(I64 e, I64 j, I64 p)
     I64 s = e * p + j % p;
     return s > 2147483647 ? -1 : TO_I32(s);
 }
+
+/* ---- tiles and fragments (owner: tc) ----
+ * A warp here is 32 consecutive threads of the block (a real warp in CUDA; elsewhere only a
+ * grouping: the portable bodies exchange data through shared memory and block barriers, so every
+ * primitive below is called by all threads of the block together, like BARRIER).
+ * A C fragment (accumulator) is F32 c[4 * NT]: a warp's 16 x (8 NT) fp32 tile, element e of lane
+ * l at row FRAG_ROW(e) = l / 4 + 8 ((e >> 1) & 1), column FRAG_COL(e) = 8 (e >> 2) + 2 (l % 4) +
+ * (e & 1) (the mma.sync accumulator layout; every dialect uses it, so element-wise maps with
+ * (row, col) and per-row work are written once in the template). An A fragment (16 x 16 KSTEPS
+ * bf16 operand) is U32 a[FRAG_A_WORDS(KSTEPS)], each word a bf16 pair (even column in the low
+ * half) at row FRAG_A_ROW(w), columns FRAG_A_COL(w) and +1; its layout is the dialect's.
+ * B operands are bf16 pairs in shared U32 arrays (row starts on 16 bytes). */
+#define FRAG_LANE (TID & 31)
+#define FRAG_WARP (TID >> 5)
+#define FRAG_ROW(e) ((FRAG_LANE >> 2) + (((e) >> 1) & 1) * 8)
+#define FRAG_COL(e) (((e) >> 2) * 8 + (FRAG_LANE & 3) * 2 + ((e) & 1))
+
+#ifndef DSA_FRAG_MMA
+/* Portable A layout: per k-step 16 words, rows l / 4 and l / 4 + 8, all 16 columns (the scalar
+ * gemm needs whole rows). */
+#define FRAG_A_WORDS(ksteps) ((ksteps) * 16)
+#define FRAG_A_ROW(w) ((FRAG_LANE >> 2) + (((w) >> 3) & 1) * 8)
+#define FRAG_A_COL(w) (((w) >> 4) * 16 + ((w) & 7) * 2)
+
+/* c[16 x 8 NT] += A[16 x 16 KSTEPS] . B^T, B(n, k) the bf16 at word sh[base + n stride + k / 2]
+ * (half k % 2); fp32 products and sums. */
+#define GEMM_NT(c, NT, a, KSTEPS, sh, base, stride)                                                 \
+    for (I32 dsa_e = 0; dsa_e < 4 * (NT); dsa_e++) {                                                \
+        I32 dsa_h = ((dsa_e >> 1) & 1) * 8;                                                         \
+        I32 dsa_n = FRAG_COL(dsa_e);                                                                \
+        F32 dsa_s = 0.0f;                                                                           \
+        for (I32 dsa_k = 0; dsa_k < (KSTEPS) * 8; dsa_k++) {                                        \
+            U32 dsa_a = a[(dsa_k >> 3) * 16 + dsa_h + (dsa_k & 7)];                                 \
+            U32 dsa_b = sh[(base) + dsa_n * (stride) + dsa_k];                                      \
+            dsa_s += dsa_bf16_to_f32(dsa_a & 0xffffu) * dsa_bf16_to_f32(dsa_b & 0xffffu);           \
+            dsa_s += dsa_bf16_to_f32(dsa_a >> 16) * dsa_bf16_to_f32(dsa_b >> 16);                   \
+        }                                                                                           \
+        c[dsa_e] += dsa_s;                                                                          \
+    }
+
+/* c[16 x 8 NT] += A . B, B(k, n) the bf16 at word sh[base + k stride + n / 2] (half n % 2). */
+#define GEMM_NN(c, NT, a, KSTEPS, sh, base, stride)                                                 \
+    for (I32 dsa_e = 0; dsa_e < 4 * (NT); dsa_e++) {                                                \
+        I32 dsa_h = ((dsa_e >> 1) & 1) * 8;                                                         \
+        I32 dsa_n = FRAG_COL(dsa_e);                                                                \
+        U32 dsa_sh = TO_U32(dsa_n & 1) * 16u;                                                       \
+        F32 dsa_s = 0.0f;                                                                           \
+        for (I32 dsa_k = 0; dsa_k < (KSTEPS) * 16; dsa_k++) {                                       \
+            U32 dsa_a = a[(dsa_k >> 4) * 16 + dsa_h + ((dsa_k & 15) >> 1)] >> (TO_U32(dsa_k & 1) * 16u); \
+            U32 dsa_b = sh[(base) + dsa_k * (stride) + (dsa_n >> 1)] >> dsa_sh;                    \
+            dsa_s += dsa_bf16_to_f32(dsa_a & 0xffffu) * dsa_bf16_to_f32(dsa_b & 0xffffu);           \
+        }                                                                                           \
+        c[dsa_e] += dsa_s;                                                                          \
+    }
+
+/* C fragment (16 x 8 NT) -> A fragment (KSTEPS = NT / 2), rounded to bf16 (nearest even), through
+ * a shared F32 scratch of (BLOCK / 32) * 128 * NT floats. */
+#define FRAG_C_TO_A(a, c, NT, scratch)                                                              \
+    for (I32 dsa_e = 0; dsa_e < 4 * (NT); dsa_e++)                                                  \
+        scratch[FRAG_WARP * 128 * (NT) + FRAG_ROW(dsa_e) * 8 * (NT) + FRAG_COL(dsa_e)] = c[dsa_e]; \
+    BARRIER();                                                                                      \
+    for (I32 dsa_w = 0; dsa_w < 8 * (NT); dsa_w++) {                                                \
+        I32 dsa_i = FRAG_WARP * 128 * (NT) + FRAG_A_ROW(dsa_w) * 8 * (NT) + FRAG_A_COL(dsa_w);     \
+        a[dsa_w] = dsa_f32_to_bf16(scratch[dsa_i]) | (dsa_f32_to_bf16(scratch[dsa_i + 1]) << 16);  \
+    }                                                                                               \
+    BARRIER()
+
+/* v over the four lanes of a fragment row (lanes 4 g .. 4 g + 3), through a shared F32 scratch of
+ * BLOCK floats; every lane gets the result (NaN is skipped by the max, as a > comparison does). */
+#define FRAG_QUAD_MAX(v, scratch)                                                                   \
+    scratch[TID] = (v);                                                                             \
+    BARRIER();                                                                                      \
+    for (I32 dsa_i = 0; dsa_i < 4; dsa_i++) {                                                       \
+        F32 dsa_o = scratch[(TID & ~3) + dsa_i];                                                    \
+        v = dsa_o > v ? dsa_o : v;                                                                  \
+    }                                                                                               \
+    BARRIER()
+#define FRAG_QUAD_SUM(v, scratch)                                                                   \
+    scratch[TID] = (v);                                                                             \
+    BARRIER();                                                                                      \
+    v = (scratch[TID & ~3] + scratch[(TID & ~3) + 1]) + (scratch[(TID & ~3) + 2] + scratch[(TID & ~3) + 3]); \
+    BARRIER()
+
+/* 8 bf16 global -> shared words [word, word + 4); asynchronous where the dialect can be. */
+#define COPY_ASYNC_16(sh, word, buf, elem)                                                          \
+    for (I32 dsa_i = 0; dsa_i < 4; dsa_i++)                                                         \
+        sh[(word) + dsa_i] = TO_U32(LD(buf, (elem) + 2 * dsa_i)) | (TO_U32(LD(buf, (elem) + 2 * dsa_i + 1)) << 16)
+#define COPY_ASYNC_COMMIT()
+#define COPY_ASYNC_WAIT_ALL()
+#endif
+/* ---- end tiles and fragments ---- */

@@ -30,3 +30,118 @@ typedef unsigned short U16;
 #define ISNAN(x) isnan(x)
 #define ISFINITE(x) isfinite(x)
 #define SHARED_ATOMIC_ADD(arr, i, v) atomicAdd(&(arr)[i], (v))
+
+/* ---- tiles and fragments: the tensor-core path (spec matrix=1, sm_80 and later) ----
+ * The portable meaning of every primitive here is in common.h; this section gives the same
+ * primitives mma.sync m16n8k16 (bf16 in, fp32 accumulate), ldmatrix and cp.async bodies. The C
+ * (accumulator) layout is the common one; an A fragment is the mma register layout: per k-step
+ * four words of bf16 pairs, word r holding row g + 8 (r & 1), columns 16 k + 2 t + 8 (r >> 1)
+ * and +1 (g = lane / 4, t = lane % 4).
+ * ldmatrix and cp.async need 16-byte aligned shared rows: the generator declares shared arrays
+ * with their element type's alignment only, so a template that uses these primitives sizes every
+ * shared array as a multiple of 16 bytes (static shared memory is packed from an aligned base, so
+ * every array then starts on 16 bytes). An __align__(16) on CUDA shared declarations would make
+ * that rule unnecessary. */
+#if MATRIX
+#define DSA_FRAG_MMA 1
+#define FRAG_A_WORDS(ksteps) ((ksteps) * 4)
+#define FRAG_A_ROW(w) ((FRAG_LANE >> 2) + ((w) & 1) * 8)
+#define FRAG_A_COL(w) (((w) >> 2) * 16 + (FRAG_LANE & 3) * 2 + (((w) >> 1) & 1) * 8)
+
+DEVICE_FN U32 dsa_smem_addr(const void *p) { return (U32)__cvta_generic_to_shared(p); }
+
+DEVICE_FN void dsa_mma_bf16(F32 &c0, F32 &c1, F32 &c2, F32 &c3, U32 a0, U32 a1, U32 a2, U32 a3, U32 b0, U32 b1)
+{
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};"
+                 : "+f"(c0), "+f"(c1), "+f"(c2), "+f"(c3)
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+/* Four 8x8 bf16 matrices from shared memory; lane l gives the address of row l % 8 of matrix l / 8. */
+DEVICE_FN void dsa_ldsm_x4(U32 addr, U32 &r0, U32 &r1, U32 &r2, U32 &r3)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr) : "memory");
+}
+DEVICE_FN void dsa_ldsm_x4_trans(U32 addr, U32 &r0, U32 &r1, U32 &r2, U32 &r3)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr) : "memory");
+}
+
+/* Two fp32 values rounded to nearest even as a bf16 pair (lo in the low half). */
+DEVICE_FN U32 dsa_pack_bf16x2(F32 lo, F32 hi)
+{
+    U32 d;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(d) : "f"(hi), "f"(lo));
+    return d;
+}
+
+/* c[16 x 8 NT] += A[16 x 16 KSTEPS] . B^T, B(n, k) the bf16 at word sh[base + n stride + k / 2]
+ * (half k % 2): one ldmatrix.x4 gives two n-tiles' B fragments per k-step. NT is even; rows of B
+ * start on 16-byte boundaries (base and stride multiples of 4 words). */
+#define GEMM_NT(c, NT, a, KSTEPS, sh, base, stride)                                                 \
+    _Pragma("unroll") for (I32 dsa_k = 0; dsa_k < (KSTEPS); dsa_k++) {                              \
+        _Pragma("unroll") for (I32 dsa_j = 0; dsa_j < (NT); dsa_j += 2) {                           \
+            U32 dsa_b0, dsa_b1, dsa_b2, dsa_b3;                                                     \
+            I32 dsa_row = dsa_j * 8 + (FRAG_LANE >> 4) * 8 + (FRAG_LANE & 7);                       \
+            dsa_ldsm_x4(dsa_smem_addr(&sh[(base) + dsa_row * (stride) + dsa_k * 8 + ((FRAG_LANE >> 3) & 1) * 4]), \
+                        dsa_b0, dsa_b1, dsa_b2, dsa_b3);                                            \
+            dsa_mma_bf16(c[dsa_j * 4], c[dsa_j * 4 + 1], c[dsa_j * 4 + 2], c[dsa_j * 4 + 3], a[dsa_k * 4],  \
+                         a[dsa_k * 4 + 1], a[dsa_k * 4 + 2], a[dsa_k * 4 + 3], dsa_b0, dsa_b1);     \
+            dsa_mma_bf16(c[dsa_j * 4 + 4], c[dsa_j * 4 + 5], c[dsa_j * 4 + 6], c[dsa_j * 4 + 7], a[dsa_k * 4], \
+                         a[dsa_k * 4 + 1], a[dsa_k * 4 + 2], a[dsa_k * 4 + 3], dsa_b2, dsa_b3);     \
+        }                                                                                           \
+    }
+
+/* c[16 x 8 NT] += A . B, B(k, n) the bf16 at word sh[base + k stride + n / 2]: ldmatrix.trans. */
+#define GEMM_NN(c, NT, a, KSTEPS, sh, base, stride)                                                 \
+    _Pragma("unroll") for (I32 dsa_k = 0; dsa_k < (KSTEPS); dsa_k++) {                              \
+        _Pragma("unroll") for (I32 dsa_j = 0; dsa_j < (NT); dsa_j += 2) {                           \
+            U32 dsa_b0, dsa_b1, dsa_b2, dsa_b3;                                                     \
+            I32 dsa_row = dsa_k * 16 + ((FRAG_LANE >> 3) & 1) * 8 + (FRAG_LANE & 7);                \
+            dsa_ldsm_x4_trans(dsa_smem_addr(&sh[(base) + dsa_row * (stride) + dsa_j * 4 + (FRAG_LANE >> 4) * 4]), \
+                              dsa_b0, dsa_b1, dsa_b2, dsa_b3);                                      \
+            dsa_mma_bf16(c[dsa_j * 4], c[dsa_j * 4 + 1], c[dsa_j * 4 + 2], c[dsa_j * 4 + 3], a[dsa_k * 4],  \
+                         a[dsa_k * 4 + 1], a[dsa_k * 4 + 2], a[dsa_k * 4 + 3], dsa_b0, dsa_b1);     \
+            dsa_mma_bf16(c[dsa_j * 4 + 4], c[dsa_j * 4 + 5], c[dsa_j * 4 + 6], c[dsa_j * 4 + 7], a[dsa_k * 4], \
+                         a[dsa_k * 4 + 1], a[dsa_k * 4 + 2], a[dsa_k * 4 + 3], dsa_b2, dsa_b3);     \
+        }                                                                                           \
+    }
+
+/* The accumulator layout is the A layout of the next mma: no data leaves the registers. */
+#define FRAG_C_TO_A(a, c, NT, scratch)                                                              \
+    _Pragma("unroll") for (I32 dsa_w = 0; dsa_w < 2 * (NT); dsa_w++)                                \
+        a[dsa_w] = dsa_pack_bf16x2(c[dsa_w * 2], c[dsa_w * 2 + 1])
+
+/* Quad reductions by shuffles (the four lanes of a row), the same tree in every lane. */
+#define FRAG_QUAD_MAX(v, scratch)                                                                   \
+    {                                                                                               \
+        F32 dsa_o = __shfl_xor_sync(0xffffffffu, v, 1);                                             \
+        v = dsa_o > v ? dsa_o : v;                                                                  \
+        dsa_o = __shfl_xor_sync(0xffffffffu, v, 2);                                                 \
+        v = dsa_o > v ? dsa_o : v;                                                                  \
+    }
+#define FRAG_QUAD_SUM(v, scratch)                                                                   \
+    {                                                                                               \
+        v += __shfl_xor_sync(0xffffffffu, v, 1);                                                    \
+        v += __shfl_xor_sync(0xffffffffu, v, 2);                                                    \
+    }
+
+/* 8 bf16 (16 bytes) global -> shared words [word, word + 4): cp.async when the source is 16-byte
+ * aligned (a padded or offset view may not be), else plain loads. */
+#define COPY_ASYNC_16(sh, word, buf, elem)                                                          \
+    {                                                                                               \
+        const U16 *dsa_p = &(buf)[elem];                                                            \
+        if (((U64)dsa_p & 15u) == 0u) {                                                             \
+            asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(dsa_smem_addr(&sh[word])), \
+                         "l"(dsa_p) : "memory");                                                    \
+        } else {                                                                                    \
+            for (I32 dsa_i = 0; dsa_i < 4; dsa_i++)                                                 \
+                sh[(word) + dsa_i] = (U32)dsa_p[2 * dsa_i] | ((U32)dsa_p[2 * dsa_i + 1] << 16);     \
+        }                                                                                           \
+    }
+#define COPY_ASYNC_COMMIT() asm volatile("cp.async.commit_group;" ::: "memory")
+#define COPY_ASYNC_WAIT_ALL() asm volatile("cp.async.wait_all;" ::: "memory")
+#endif
