@@ -179,6 +179,8 @@ typedef struct dsa_device_info {
     int has_uuid;
     int is_cpu;               /* the device is a CPU (native backend or an emulation) */
     int is_emulation;         /* a CPU pretending to be a GPU (PoCL, lavapipe): auto never picks it */
+    char features[256];       /* what the backend queried beyond caps, as words (Vulkan: "int8 fp16
+                                 storage8 storage16 ... bda timeline"); "" where it says nothing */
 } dsa_device_info;
 
 /* Devices across all available backends, in backend order (cpu, cuda, hip, opencl, vulkan). */
@@ -224,9 +226,25 @@ DSA_API dsa_status dsa_synchronize(dsa_context *ctx);
  * context waits for these events (they are retained until then); after each op, the event that
  * signals its completion can be taken with dsa_context_take_event (a new reference the caller
  * releases with clReleaseEvent; NULL when the last call enqueued nothing). Backends whose queues
- * order work without events (CPU: ops complete on return) accept n == 0 only and return NULL. */
+ * order work without events (CPU: ops complete on return) accept n == 0 only and return NULL.
+ *
+ * Vulkan works with semaphores instead (a timeline semaphore needs a value besides its handle):
+ * each events[i] of dsa_context_wait_events points to a dsa_semaphore, read during the call; the
+ * next op's submission waits for it (a binary semaphore is thereby unsignalled; a timeline one
+ * until it reaches value). Vulkan ops complete before they return, so the signal must already be
+ * submitted (or signalled from the host) when the op is called. dsa_context_take_semaphore then
+ * gives the context's own timeline semaphore and the value that the last op's submission signals
+ * (handle NULL when no op ran since the last take; the semaphore belongs to the context and lives
+ * until it is destroyed). On the application's VkDevice, timelineSemaphore must be enabled for it.
+ * dsa_context_take_event returns DSA_ERROR_UNSUPPORTED on Vulkan; other backends return
+ * DSA_ERROR_UNSUPPORTED from dsa_context_take_semaphore. */
 DSA_API dsa_status dsa_context_wait_events(dsa_context *ctx, void *const *events, int n);
 DSA_API dsa_status dsa_context_take_event(dsa_context *ctx, void **event);
+typedef struct dsa_semaphore {
+    void *handle;   /* VkSemaphore */
+    uint64_t value; /* timeline semaphore: the value; 0: a binary semaphore */
+} dsa_semaphore;
+DSA_API dsa_status dsa_context_take_semaphore(dsa_context *ctx, dsa_semaphore *out);
 
 /* ---------------------------------------------------------------------------------------------
  * Buffers: device memory owned by the library, or wrapped from the application.

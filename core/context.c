@@ -92,6 +92,19 @@ dsa_status dsa_context_take_event(dsa_context *ctx, void **event)
     return ctx->ops->take_event ? ctx->ops->take_event(ctx, event) : DSA_SUCCESS;
 }
 
+dsa_status dsa_context_take_semaphore(dsa_context *ctx, dsa_semaphore *out)
+{
+    if (!ctx) return dsa_fail(DSA_ERROR_NULL_POINTER, "context_take_semaphore: ctx is NULL");
+    if (!out) return dsa_fail(DSA_ERROR_NULL_POINTER, "context_take_semaphore: out is NULL");
+    out->handle = NULL;
+    out->value = 0;
+    if (!ctx->ops->take_semaphore)
+        return dsa_fail(DSA_ERROR_UNSUPPORTED, "context_take_semaphore: the %s backend has no semaphores%s",
+                        dsa_backend_name(ctx->info.backend),
+                        ctx->ops->take_event ? " (use dsa_context_take_event)" : "");
+    return ctx->ops->take_semaphore(ctx, out);
+}
+
 /* ---- buffers ---- */
 
 static dsa_status new_buffer(dsa_context *ctx, void *native, uint64_t bytes, int owned, dsa_buffer **out)

@@ -51,6 +51,7 @@ typedef struct dsa_backend_ops {
     /* Native event interop (may be NULL: the backend takes no events). */
     dsa_status (*wait_events)(dsa_context *ctx, void *const *events, int n);
     dsa_status (*take_event)(dsa_context *ctx, void **event);
+    dsa_status (*take_semaphore)(dsa_context *ctx, dsa_semaphore *out); /* Vulkan */
 
     /* Op entry points; args are already validated. */
     dsa_status (*workspace_size)(dsa_context *ctx, dsa_op op, const void *args, uint64_t *bytes);

@@ -190,6 +190,7 @@ static void emit_header(strbuf *b, dsa_dialect d, const tpl *t, const dsa_spec *
                    "#extension GL_EXT_shader_8bit_storage : require\n"
                    "#extension GL_EXT_shader_16bit_storage : require\n"
                    "#extension GL_EXT_shader_explicit_arithmetic_types_int64 : require\n");
+        if (spec->addr) sb_text(b, "#extension GL_EXT_buffer_reference : require\n");
         if (spec->subgroup > 0)
             sb_text(b, "#extension GL_KHR_shader_subgroup_basic : require\n"
                        "#extension GL_KHR_shader_subgroup_arithmetic : require\n"
@@ -253,7 +254,15 @@ static uint32_t glsl_params_layout(const tpl *t, const dsa_spec *spec, uint32_t 
 static void emit_glsl_globals(strbuf *b, const tpl *t, const dsa_spec *spec)
 {
     sb_text(b, "\nlayout(local_size_x = BLOCK) in;\n");
-    for (int i = 0; i < t->n_buffers; i++) {
+    for (int i = 0; i < t->n_buffers && spec->addr; i++) {
+        /* addr=1: no bindings; each buffer is an element reference type, and its parameter holds
+         * the device address of the view's first element instead of an element offset. */
+        const tpl_arg *a = &t->buffers[i];
+        sb_printf(b, "layout(buffer_reference, std430, buffer_reference_align = %zu) restrict %sbuffer dsa_r%d "
+                  "{ %s v; };\n", dsa_arg_type_size(arg_type(a->type, spec)), a->write ? "" : "readonly ", i,
+                  type_name(DSA_DIALECT_GLSL, a->type, spec));
+    }
+    for (int i = 0; i < t->n_buffers && !spec->addr; i++) {
         const tpl_arg *a = &t->buffers[i];
         sb_printf(b, "layout(std430, binding = %d) restrict %sbuffer dsa_b%d { %s d[]; } dsa_%s;\n", i,
                   a->write ? "" : "readonly ", i, type_name(DSA_DIALECT_GLSL, a->type, spec), a->name);
@@ -275,9 +284,13 @@ static void emit_glsl_globals(strbuf *b, const tpl *t, const dsa_spec *spec)
     for (int i = 0; i < t->n_scalars; i++)
         sb_printf(b, "#define %s dsa_params.p_%s\n", t->scalars[i].name, t->scalars[i].name);
     /* A buffer is used as LD(q, i) -> q(i): a macro per buffer adds its view's offset. */
-    for (int i = 0; i < t->n_buffers; i++)
+    for (int i = 0; i < t->n_buffers && !spec->addr; i++)
         sb_printf(b, "#define %s(i) dsa_%s.d[uint(dsa_params.p_%s_off + (i))]\n", t->buffers[i].name,
                   t->buffers[i].name, t->buffers[i].name);
+    /* Byte address arithmetic in 64 bits: a view may exceed 4 GiB. */
+    for (int i = 0; i < t->n_buffers && spec->addr; i++)
+        sb_printf(b, "#define %s(i) dsa_r%d(uint64_t(dsa_params.p_%s_off) + uint64_t(TO_I64(i)) * %zuul).v\n",
+                  t->buffers[i].name, i, t->buffers[i].name, dsa_arg_type_size(arg_type(t->buffers[i].type, spec)));
     for (int i = 0; i < t->n_shared; i++) sb_printf(b, "shared %s;\n", t->shared[i]);
 }
 

@@ -14,6 +14,7 @@ static const dsa_spec_field fields[] = {
     FIELD(block), FIELD(tile_m), FIELD(tile_n), FIELD(tile_k), FIELD(heads), FIELD(dim),
     FIELD(subgroup), FIELD(matrix), FIELD(stages),
     {"in_dtype", offsetof(dsa_spec, in_dtype), 1}, {"out_dtype", offsetof(dsa_spec, out_dtype), 1},
+    FIELD(addr),
 };
 #undef FIELD
 
@@ -105,6 +106,8 @@ dsa_status dsa_spec_check(const dsa_kernel_def *k, const dsa_spec *spec, const d
                         spec->subgroup);
     if (spec->matrix != 0 && spec->matrix != 1)
         return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: spec matrix is %d, expected 0 or 1", k->name, spec->matrix);
+    if (spec->addr != 0 && spec->addr != 1)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: spec addr is %d, expected 0 or 1", k->name, spec->addr);
     if (spec->stages < 1 || spec->stages > 8)
         return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: spec stages is %d, expected 1..8", k->name, spec->stages);
     dsa_status st = k->check ? k->check(spec) : DSA_SUCCESS;

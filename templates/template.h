@@ -49,6 +49,9 @@ typedef struct dsa_spec {
     int stages;    /* pipeline stages of global -> shared copies (1: none) */
     dsa_dtype in_dtype;
     dsa_dtype out_dtype;
+    int addr;      /* GLSL: 0 buffers are descriptor bindings (SSBOs); 1 device addresses
+                      (GL_EXT_buffer_reference), for tensors beyond maxStorageBufferRange. Other
+                      dialects take pointers either way and ignore it. */
 } dsa_spec;
 
 /* Parameters by name, for `dsa codegen --param k=v`, DSA_TUNING files and messages. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifdef DSA_BUILD_VULKAN
 
@@ -84,6 +85,13 @@ Test(vulkan, probe_finds_lavapipe)
     cr_expect_geq(d.shared_mem_per_block, 16384u);
     cr_expect_neq(d.subgroup_sizes, 0u);
     cr_expect(d.has_uuid);
+    /* The features queried, as `dsa devices` prints them: what lavapipe (Mesa 22.3) offers. */
+    static const char *words[] = {"float16", "int8", "int64", "storage8", "storage16", "subgroup-ops=basic,",
+                                  "int-dot", "buffer-device-address", "timeline-semaphore", "max-binding=",
+                                  "push-constants=128"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        cr_expect(strstr(d.features, words[i]) != NULL, "features lack \"%s\": %s", words[i], d.features);
+    cr_expect(strstr(d.features, "cooperative-matrix") == NULL, "lavapipe has no cooperative matrices");
     dsa_context *ctx = NULL;
     cr_assert_eq(dsa_context_create("vulkan:llvmpipe", &ctx), DSA_SUCCESS, "%s", dsa_last_error());
     cr_expect_eq(dsa_context_destroy(ctx), DSA_SUCCESS);
@@ -299,7 +307,7 @@ typedef struct app_device {
 } app_device;
 
 /* A VkDevice as an application would create it for libdsa: one compute queue of the first compute
- * family, shaderInt64 and 8/16-bit storage buffer access enabled. */
+ * family, shaderInt64, 8/16-bit storage buffer access and timeline semaphores enabled. */
 static void app_device_create(const dsa_device_info *info, app_device *app)
 {
     memset(app, 0, sizeof *app);
@@ -313,7 +321,11 @@ static void app_device_create(const dsa_device_info *info, app_device *app)
     qi.queueFamilyIndex = desc.queue_family;
     qi.queueCount = 1;
     qi.pQueuePriorities = &priority;
+    cr_assert(desc.timeline, "lavapipe offers timelineSemaphore");
+    VkPhysicalDeviceTimelineSemaphoreFeatures tl = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES};
+    tl.timelineSemaphore = VK_TRUE;
     VkPhysicalDevice8BitStorageFeatures s8 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_8BIT_STORAGE_FEATURES};
+    s8.pNext = &tl;
     s8.storageBuffer8BitAccess = VK_TRUE;
     VkPhysicalDevice16BitStorageFeatures s16 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES};
     s16.pNext = &s8;
@@ -640,6 +652,331 @@ Test(vulkan, validation_messages_are_counted)
     cr_expect_gt(after, before, "an invalid VkBufferCreateInfo was not reported");
     if (r == VK_SUCCESS && buf) app.d.vkDestroyBuffer(app.device, buf, NULL);
     app.d.vkDestroyDevice(app.device, NULL);
+}
+
+/* ---- tensors beyond the storage-buffer binding limit -------------------------------------------- */
+
+/* Log lines of one category at any level, kept for a test to search (warnings also printed). */
+static char captured[1 << 16];
+static void capture_log(dsa_log_level level, const char *category, const char *message, void *user)
+{
+    (void)user;
+    if (level <= DSA_LOG_WARN) fprintf(stderr, "[%s] %s\n", category, message);
+    size_t used = strlen(captured);
+    snprintf(captured + used, sizeof captured - used, "[%s] %s\n", category, message);
+}
+
+/* With bindings capped at 4 KiB (DSA_VULKAN_MAX_RANGE, read when the device is probed), the fp8 ops'
+ * larger tensors (x: up to 13952 bytes) go through buffer device addresses, bit-exact with the CPU
+ * backend; staged too. Where addresses cannot be used (the application's VkDevice) allocations and
+ * wrapped buffers beyond the limit are refused as unsupported, naming it. */
+Test(vulkan, tensors_beyond_binding_limit)
+{
+    setenv("DSA_VULKAN_MAX_RANGE", "4096", 1);
+    dsa_device_info info;
+    need_lavapipe(&info);
+    cr_expect_gt(info.max_buffer_bytes, 4096, "lavapipe has bufferDeviceAddress: buffers may exceed the bindings");
+    captured[0] = '\0';
+    dsa_set_log_callback(capture_log, NULL);
+    for (int staged = 0; staged < 2; staged++) {
+        if (staged) setenv("DSA_VULKAN_STAGING", "1", 1);
+        dsa_context *vk = NULL;
+        cr_assert_eq(dsa_context_create("vulkan:llvmpipe", &vk), DSA_SUCCESS, "%s", dsa_last_error());
+        compare_fp8_ops(vk);
+        cr_expect_eq(dsa_context_destroy(vk), DSA_SUCCESS, "%s", dsa_last_error());
+    }
+    cr_expect(strstr(captured, "buffers by device address") != NULL, "no pipeline took device addresses");
+    cr_expect(strstr(captured, "buffers as bindings") != NULL, "small launches keep their bindings");
+
+    app_device app;
+    app_device_create(&info, &app);
+    dsa_context_desc desc;
+    memset(&desc, 0, sizeof desc);
+    desc.selector = "vulkan:llvmpipe";
+    desc.native_context = (void *)app.device;
+    desc.native_queue = (void *)app.queue;
+    desc.native_device = (void *)app.physical;
+    dsa_context *vk = NULL;
+    cr_assert_eq(dsa_context_create_ex(&desc, &vk), DSA_SUCCESS, "%s", dsa_last_error());
+    dsa_buffer *big = NULL;
+    cr_expect_eq(dsa_buffer_alloc(vk, 8192, &big), DSA_ERROR_UNSUPPORTED);
+    cr_expect(strstr(dsa_last_error(), "binding limit (4096 bytes") && strstr(dsa_last_error(), "DSA_VULKAN_MAX_RANGE"),
+              "message: %s", dsa_last_error());
+    cr_expect_null(big);
+    /* A wrapped buffer beyond the limit is taken, but an op using it says why it cannot run. */
+    VkDeviceMemory mem;
+    VkBuffer raw = app_buffer(&app, 8192, &mem);
+    dsa_buffer *wrapped = NULL, *bq = NULL, *bs = NULL;
+    cr_assert_eq(dsa_buffer_wrap(vk, (void *)raw, 8192, &wrapped), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_assert_eq(dsa_buffer_alloc(vk, 128, &bq), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_assert_eq(dsa_buffer_alloc(vk, 4, &bs), DSA_SUCCESS, "%s", dsa_last_error());
+    int64_t shape[2] = {1, 128}, sshape[2] = {1, 1};
+    dsa_dequantize_args a;
+    a.q = dsa_tensor_make(bq, 0, DSA_FP8_E4M3, 2, shape, NULL);
+    a.scales = dsa_tensor_make(bs, 0, DSA_FP32, 2, sshape, NULL);
+    a.out = dsa_tensor_make(wrapped, 0, DSA_FP32, 2, shape, NULL);
+    cr_expect_eq(dsa_dequantize_fp8(vk, &a, NULL), DSA_ERROR_UNSUPPORTED);
+    cr_expect(strstr(dsa_last_error(), "binding limit (4096 bytes"), "message: %s", dsa_last_error());
+    dsa_buffer_free(bq);
+    dsa_buffer_free(bs);
+    dsa_buffer_free(wrapped);
+    cr_expect_eq(dsa_context_destroy(vk), DSA_SUCCESS, "%s", dsa_last_error());
+    app.d.vkDestroyBuffer(app.device, raw, NULL);
+    app.d.vkFreeMemory(app.device, mem, NULL);
+    app.d.vkDestroyDevice(app.device, NULL);
+    expect_clean_validation();
+}
+
+/* ---- the persisted pipeline cache -------------------------------------------------------------- */
+
+static void run_one_op(const char *what)
+{
+    dsa_context *vk = NULL;
+    cr_assert_eq(dsa_context_create("vulkan:llvmpipe", &vk), DSA_SUCCESS, "%s: %s", what, dsa_last_error());
+    uint8_t q[Q_BYTES], s[S_BYTES];
+    uint8_t *x;
+    size_t xb = make_x(DSA_FP32, &x);
+    quantize_on(vk, DSA_FP32, x, xb, q, s, 0);
+    free(x);
+    cr_expect_eq(dsa_context_destroy(vk), DSA_SUCCESS, "%s: %s", what, dsa_last_error());
+}
+
+/* The entry's payload, read through the kernel cache (NULL on a miss). */
+static void *load_entry(dsa_cache_key key, size_t *size)
+{
+    void *data = NULL;
+    cr_assert_eq(dsa_cache_load(key, "vk-pipeline-cache", &data, size), DSA_SUCCESS, "%s", dsa_last_error());
+    return data;
+}
+
+/* A context saves its VkPipelineCache when it ends (kernel cache entry, temp file + rename); the
+ * next one loads it. Entries that do not verify (a corrupt or truncated file) or whose header names
+ * another pipelineCacheUUID or driver version are ignored, and the context still runs. */
+Test(vulkan, pipeline_cache_persists)
+{
+    char dir[] = "/tmp/dsa-vk-pcache-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    setenv("DSA_CACHE_DIR", dir, 1);
+    dsa_device_info info;
+    need_lavapipe(&info);
+    const dsa_vk_api *api;
+    cr_assert_eq(dsa_vk_load(&api), DSA_SUCCESS);
+    VkPhysicalDevice pd;
+    cr_assert_eq(dsa_vk_physical_device(info.index, &pd), DSA_SUCCESS);
+    dsa_vk_device_desc d;
+    dsa_vk_describe(api, pd, &d);
+    dsa_cache_key key = dsa_vk_pipeline_cache_key(&d);
+    char path[4096];
+    cr_assert_eq(dsa_cache_entry_path(key, "vk-pipeline-cache", path, sizeof path), DSA_SUCCESS, "%s", dsa_last_error());
+    captured[0] = '\0';
+    dsa_set_log_callback(capture_log, NULL);
+
+    /* Written. */
+    run_one_op("first context");
+    size_t size = 0;
+    uint8_t *good = load_entry(key, &size);
+    cr_assert_not_null(good, "no pipeline cache entry at %s", path);
+    cr_expect_null(dsa_vk_pipeline_cache_check(&d, good, size), "%s", dsa_vk_pipeline_cache_check(&d, good, size));
+    cr_expect(strstr(captured, "bytes saved") != NULL);
+    cr_expect(strstr(captured, "bytes loaded") == NULL, "nothing to load the first time");
+
+    /* Reloaded. */
+    captured[0] = '\0';
+    run_one_op("second context");
+    cr_expect(strstr(captured, "bytes loaded") != NULL, "the saved cache was not used:\n%s", captured);
+
+    /* Checks of the payload itself: the prefix (16 bytes), then Vulkan's header (UUID at 16..31). */
+    uint8_t *bad = calloc(1, size + 1);
+    cr_assert_not_null(bad);
+    const char *why;
+    memcpy(bad, good, size); /* one byte more than the prefix says (lavapipe's data is a bare header) */
+    cr_expect_str_eq((why = dsa_vk_pipeline_cache_check(&d, bad, size + 1)) ? why : "", "truncated or padded");
+    cr_expect_str_eq((why = dsa_vk_pipeline_cache_check(&d, good, 20)) ? why : "", "shorter than its headers");
+    memcpy(bad, good, size);
+    bad[16 + 16] ^= 0x5a;
+    cr_expect_str_eq((why = dsa_vk_pipeline_cache_check(&d, bad, size)) ? why : "", "another pipelineCacheUUID");
+    memcpy(bad, good, size);
+    bad[8] ^= 1; /* driver version */
+    cr_expect_str_eq((why = dsa_vk_pipeline_cache_check(&d, bad, size)) ? why : "", "written by another driver version");
+    memcpy(bad, good, size);
+    bad[16 + 8] ^= 1; /* vendorID */
+    cr_expect_str_eq((why = dsa_vk_pipeline_cache_check(&d, bad, size)) ? why : "", "another vendor or device");
+
+    /* A stored entry with another UUID is ignored; the context runs and saves a good one again. */
+    memcpy(bad, good, size);
+    bad[16 + 16] ^= 0x5a;
+    cr_assert_eq(dsa_cache_store(key, "vk-pipeline-cache", bad, size), DSA_SUCCESS);
+    captured[0] = '\0';
+    run_one_op("mismatched UUID");
+    cr_expect(strstr(captured, "ignored: another pipelineCacheUUID") != NULL, "log:\n%s", captured);
+    cr_expect(strstr(captured, "bytes loaded") == NULL);
+    size_t n2 = 0;
+    void *again = load_entry(key, &n2);
+    cr_expect(again && dsa_vk_pipeline_cache_check(&d, again, n2) == NULL, "the good entry was not written back");
+    free(again);
+
+    /* A corrupt file (a payload byte flipped on disk) and a truncated one are misses. */
+    for (int k = 0; k < 2; k++) {
+        FILE *f = fopen(path, "r+b");
+        cr_assert_not_null(f, "%s", path);
+        cr_assert_eq(fseek(f, 0, SEEK_END), 0);
+        long len = ftell(f);
+        if (k == 0) {
+            cr_assert_eq(fseek(f, len - 3, SEEK_SET), 0);
+            int ch = fgetc(f);
+            cr_assert_eq(fseek(f, len - 3, SEEK_SET), 0);
+            fputc(ch ^ 0xff, f);
+            fclose(f);
+        } else {
+            fclose(f);
+            cr_assert_eq(truncate(path, len - 5), 0);
+        }
+        void *miss = load_entry(key, &n2);
+        cr_expect_null(miss, "a %s entry was served", k ? "truncated" : "corrupt");
+        free(miss);
+        captured[0] = '\0';
+        run_one_op(k ? "truncated file" : "corrupt file");
+        cr_expect(strstr(captured, "bytes loaded") == NULL, "log:\n%s", captured);
+        cr_expect(strstr(captured, "bytes saved") != NULL, "log:\n%s", captured);
+    }
+    free(bad);
+    free(good);
+    expect_clean_validation();
+}
+
+/* ---- semaphores ------------------------------------------------------------------------------ */
+
+static VkSemaphore app_semaphore(app_device *app, int timeline)
+{
+    VkSemaphoreTypeCreateInfo ti = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO};
+    ti.semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE;
+    VkSemaphoreCreateInfo si = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO};
+    if (timeline) si.pNext = &ti;
+    VkSemaphore s;
+    cr_assert_eq(app->d.vkCreateSemaphore(app->device, &si, NULL, &s), VK_SUCCESS);
+    return s;
+}
+
+/* An empty batch on the application's queue: waits for `wait` (binary, may be NULL), signals
+ * `binary` (may be NULL) and `timeline` to `value` (may be NULL). */
+static void app_submit(app_device *app, VkSemaphore wait, VkSemaphore binary, VkSemaphore timeline, uint64_t value)
+{
+    VkSemaphore sig[2];
+    uint64_t vals[2] = {0, 0}, wait_val = 0;
+    uint32_t n = 0;
+    if (binary) sig[n++] = binary;
+    if (timeline) {
+        vals[n] = value;
+        sig[n++] = timeline;
+    }
+    VkPipelineStageFlags stage = VK_PIPELINE_STAGE_ALL_COMMANDS_BIT;
+    VkTimelineSemaphoreSubmitInfo ts = {.sType = VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO};
+    ts.waitSemaphoreValueCount = wait ? 1 : 0;
+    ts.pWaitSemaphoreValues = &wait_val;
+    ts.signalSemaphoreValueCount = n;
+    ts.pSignalSemaphoreValues = vals;
+    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO};
+    si.pNext = &ts;
+    si.waitSemaphoreCount = wait ? 1 : 0;
+    si.pWaitSemaphores = &wait;
+    si.pWaitDstStageMask = &stage;
+    si.signalSemaphoreCount = n;
+    si.pSignalSemaphores = sig;
+    cr_assert_eq(app->d.vkQueueSubmit(app->queue, 1, &si, VK_NULL_HANDLE), VK_SUCCESS);
+}
+
+static void dequantize_once(dsa_context *vk)
+{
+    uint8_t q[Q_BYTES], s[S_BYTES];
+    memset(q, 0x38, sizeof q); /* 1.0 */
+    for (size_t i = 0; i < S_BYTES / 4; i++) {
+        float half = 0.5f;
+        memcpy(s + 4 * i, &half, 4);
+    }
+    uint8_t *o = malloc(O_BYTES(DSA_FP32));
+    cr_assert_not_null(o);
+    dequantize_on(vk, DSA_FP32, q, s, o);
+    float v;
+    memcpy(&v, o + (size_t)O_OFF * 4, 4);
+    cr_expect_eq(v, 0.5f);
+    free(o);
+}
+
+/* Ops wait for the application's semaphores (a timeline value and a binary one) and signal the
+ * context's timeline semaphore, which the application waits for; on its own VkDevice, and on ours. */
+Test(vulkan, semaphores_wait_and_signal)
+{
+    dsa_device_info info;
+    need_lavapipe(&info);
+    app_device app;
+    app_device_create(&info, &app);
+    PFN_vkWaitSemaphores wait_semaphores = (PFN_vkWaitSemaphores)app.api->vkGetDeviceProcAddr(app.device, "vkWaitSemaphores");
+    cr_assert_not_null(wait_semaphores);
+    dsa_context_desc desc;
+    memset(&desc, 0, sizeof desc);
+    desc.selector = "vulkan:llvmpipe";
+    desc.native_context = (void *)app.device;
+    desc.native_queue = (void *)app.queue;
+    desc.native_device = (void *)app.physical;
+    dsa_context *vk = NULL;
+    cr_assert_eq(dsa_context_create_ex(&desc, &vk), DSA_SUCCESS, "%s", dsa_last_error());
+
+    dsa_semaphore got = {(void *)1, 1};
+    cr_expect_eq(dsa_context_take_semaphore(vk, &got), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_expect_null(got.handle, "no op has run");
+    void *event = (void *)1;
+    cr_expect_eq(dsa_context_take_event(vk, &event), DSA_ERROR_UNSUPPORTED);
+    cr_expect(strstr(dsa_last_error(), "dsa_context_take_semaphore") != NULL, "message: %s", dsa_last_error());
+    cr_expect_null(event);
+    dsa_semaphore none = {NULL, 0};
+    void *bad[1] = {&none};
+    cr_expect_eq(dsa_context_wait_events(vk, bad, 1), DSA_ERROR_NULL_POINTER);
+
+    VkSemaphore a = app_semaphore(&app, 1), b = app_semaphore(&app, 0);
+    app_submit(&app, VK_NULL_HANDLE, b, a, 5);
+    dsa_semaphore sa = {(void *)a, 5}, sb = {(void *)b, 0};
+    void *waits[2] = {&sa, &sb};
+    cr_assert_eq(dsa_context_wait_events(vk, waits, 2), DSA_SUCCESS, "%s", dsa_last_error());
+    dequantize_once(vk);
+    /* b was waited for (unsignalled): signalling it again is valid only then (validation checks). */
+    app_submit(&app, VK_NULL_HANDLE, b, VK_NULL_HANDLE, 0);
+    app_submit(&app, b, VK_NULL_HANDLE, VK_NULL_HANDLE, 0);
+
+    /* The context's timeline: created on this first take (the application's device), covering the op. */
+    cr_assert_eq(dsa_context_take_semaphore(vk, &got), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_assert_not_null(got.handle);
+    cr_expect_eq(got.value, 1);
+    VkSemaphore t = (VkSemaphore)got.handle;
+    VkSemaphoreWaitInfo wi = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO};
+    wi.semaphoreCount = 1;
+    wi.pSemaphores = &t;
+    wi.pValues = &got.value;
+    cr_expect_eq(wait_semaphores(app.device, &wi, 5000000000ull), VK_SUCCESS);
+    /* Later ops signal it themselves. */
+    dequantize_once(vk);
+    cr_assert_eq(dsa_context_take_semaphore(vk, &got), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_expect_eq(got.handle, (void *)t);
+    cr_expect_eq(got.value, 2);
+    wi.pValues = &got.value;
+    cr_expect_eq(wait_semaphores(app.device, &wi, 5000000000ull), VK_SUCCESS);
+    cr_assert_eq(dsa_context_take_semaphore(vk, &got), DSA_SUCCESS);
+    cr_expect_null(got.handle, "taken already, and no op since");
+
+    cr_expect_eq(dsa_context_destroy(vk), DSA_SUCCESS, "%s", dsa_last_error());
+    app.d.vkDeviceWaitIdle(app.device);
+    app.d.vkDestroySemaphore(app.device, a, NULL);
+    app.d.vkDestroySemaphore(app.device, b, NULL);
+    app.d.vkDestroyDevice(app.device, NULL);
+
+    /* Our own device: the timeline exists from the start and every op signals it. */
+    cr_assert_eq(dsa_context_create("vulkan:llvmpipe", &vk), DSA_SUCCESS, "%s", dsa_last_error());
+    dequantize_once(vk);
+    dequantize_once(vk);
+    cr_assert_eq(dsa_context_take_semaphore(vk, &got), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_expect_not_null(got.handle);
+    cr_expect_eq(got.value, 2);
+    cr_expect_eq(dsa_context_destroy(vk), DSA_SUCCESS, "%s", dsa_last_error());
+    expect_clean_validation();
 }
 
 #else

@@ -44,6 +44,7 @@ static void print_device(int global, const dsa_device_info *d)
            d->platform[0] ? ", platform " : "", d->platform, caps,
            d->matrix_units[0] ? "; matrix units: " : "", d->matrix_units,
            d->is_emulation ? " (CPU emulation: never chosen by auto)" : "");
+    if (d->features[0]) printf("     features: %s\n", d->features);
 }
 
 static int print_devices(void)

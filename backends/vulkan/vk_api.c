@@ -3,6 +3,7 @@
 #include "vk_api.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -245,6 +246,12 @@ dsa_status dsa_vk_load_device(const dsa_vk_api *api, VkDevice device, dsa_vk_dev
     if (!out->name && !missing) missing = #name;
     DSA_VK_DEVICE_FUNCTIONS(DSA_VK_DEVICE)
 #undef DSA_VK_DEVICE
+    /* A 1.2 command under its core name, else its extension's (NULL when neither was enabled). */
+#define DSA_VK_DEVICE2(name, khr)                                                                         \
+    out->name = (PFN_##name)api->vkGetDeviceProcAddr(device, #name);                                      \
+    if (!out->name) out->name = (PFN_##name)api->vkGetDeviceProcAddr(device, #khr);
+    DSA_VK_DEVICE_FUNCTIONS_1_2(DSA_VK_DEVICE2)
+#undef DSA_VK_DEVICE2
     if (missing) return dsa_fail(DSA_ERROR_DRIVER, "vkGetDeviceProcAddr: device command %s not found", missing);
     return DSA_SUCCESS;
 }
@@ -354,8 +361,10 @@ void dsa_vk_describe(const dsa_vk_api *api, VkPhysicalDevice pd, dsa_vk_device_d
     int has_f16i8 = v12 || has_extension(ext, n_ext, "VK_KHR_shader_float16_int8");
     int has_sc = v13 || has_extension(ext, n_ext, "VK_EXT_subgroup_size_control");
     int has_dot = v13 || has_extension(ext, n_ext, "VK_KHR_shader_integer_dot_product");
-    d->coop_matrix = has_extension(ext, n_ext, "VK_KHR_cooperative_matrix") ||
-                     has_extension(ext, n_ext, "VK_NV_cooperative_matrix");
+    int has_bda = v12 || has_extension(ext, n_ext, "VK_KHR_buffer_device_address");
+    int has_tl = v12 || has_extension(ext, n_ext, "VK_KHR_timeline_semaphore");
+    d->coop_matrix_khr = has_extension(ext, n_ext, "VK_KHR_cooperative_matrix");
+    d->coop_matrix = d->coop_matrix_khr || has_extension(ext, n_ext, "VK_NV_cooperative_matrix");
     free(ext);
 
     /* Properties: only structures the device knows are chained (anything else is invalid usage). */
@@ -384,12 +393,17 @@ void dsa_vk_describe(const dsa_vk_api *api, VkPhysicalDevice pd, dsa_vk_device_d
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES};
     VkPhysicalDeviceShaderIntegerDotProductFeatures dot = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
+    VkPhysicalDeviceBufferDeviceAddressFeatures bda = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_BUFFER_DEVICE_ADDRESS_FEATURES};
+    VkPhysicalDeviceTimelineSemaphoreFeatures tl = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES};
     tail = &f2.pNext;
     CHAIN(tail, s16);
     if (has_8bit) CHAIN(tail, s8);
     if (has_f16i8) CHAIN(tail, fi);
     if (has_sc) CHAIN(tail, scf);
     if (has_dot) CHAIN(tail, dot);
+    if (has_bda) CHAIN(tail, bda);
+    if (has_tl) CHAIN(tail, tl);
     api->vkGetPhysicalDeviceFeatures2(pd, &f2);
 
     d->shader_int64 = f2.features.shaderInt64 == VK_TRUE;
@@ -402,6 +416,10 @@ void dsa_vk_describe(const dsa_vk_api *api, VkPhysicalDevice pd, dsa_vk_device_d
                       (scp.requiredSubgroupSizeStages & VK_SHADER_STAGE_COMPUTE_BIT);
     d->full_subgroups = has_sc && scf.computeFullSubgroups == VK_TRUE;
     d->int_dot = has_dot && dot.shaderIntegerDotProduct == VK_TRUE;
+    d->bda = has_bda && bda.bufferDeviceAddress == VK_TRUE;
+    d->timeline = has_tl && tl.timelineSemaphore == VK_TRUE;
+    d->ext_bda = !v12 && d->bda;
+    d->ext_timeline = !v12 && d->timeline;
     d->ext_8bit_storage = !v12 && d->storage8;
     d->ext_float16_int8 = !v12 && (d->shader_float16 || d->shader_int8);
     d->ext_size_control = !v13 && (d->size_control || d->full_subgroups);
@@ -436,6 +454,22 @@ void dsa_vk_describe(const dsa_vk_api *api, VkPhysicalDevice pd, dsa_vk_device_d
             }
         free(q);
     }
+}
+
+uint64_t dsa_vk_binding_limit(const dsa_vk_device_desc *d)
+{
+    uint64_t limit = d->props.limits.maxStorageBufferRange;
+    const char *env = getenv("DSA_VULKAN_MAX_RANGE");
+    if (!env || !*env) return limit;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(env, &end, 10);
+    if (errno || *end || v < 256 || v % 4) {
+        dsa_log(DSA_LOG_WARN, "device", "vulkan: DSA_VULKAN_MAX_RANGE is \"%s\", expected a byte count >= 256 "
+                "and a multiple of 4; ignored", env);
+        return limit;
+    }
+    return v < limit ? v : limit;
 }
 
 const char *dsa_vk_missing_feature(const dsa_vk_device_desc *d)
@@ -499,6 +533,49 @@ static uint32_t size_bits(uint32_t lo, uint32_t hi)
     return bits;
 }
 
+/* Appends one word to the features string (cut where it is full). */
+static void add_word(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void add_word(char *buf, size_t cap, const char *fmt, ...)
+{
+    size_t used = strlen(buf);
+    if (used + 2 >= cap) return;
+    if (used) buf[used++] = ' ', buf[used] = '\0';
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + used, cap - used, fmt, ap);
+    va_end(ap);
+}
+
+/* The queried features in words, for `dsa devices` (dsa_device_info.features). */
+static void describe_features(const dsa_vk_device_desc *d, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    if (d->shader_float16) add_word(buf, cap, "float16");
+    if (d->shader_int8) add_word(buf, cap, "int8");
+    if (d->shader_int64) add_word(buf, cap, "int64");
+    if (d->shader_float64) add_word(buf, cap, "float64");
+    if (d->storage8) add_word(buf, cap, "storage8");
+    if (d->storage16) add_word(buf, cap, "storage16");
+    if (d->size_control) add_word(buf, cap, "subgroup-size-control=%u..%u", d->min_subgroup_size, d->max_subgroup_size);
+    if (d->full_subgroups) add_word(buf, cap, "full-subgroups");
+    static const struct { uint32_t bit; const char *name; } ops[] = {
+        {VK_SUBGROUP_FEATURE_BASIC_BIT, "basic"}, {VK_SUBGROUP_FEATURE_VOTE_BIT, "vote"},
+        {VK_SUBGROUP_FEATURE_ARITHMETIC_BIT, "arith"}, {VK_SUBGROUP_FEATURE_BALLOT_BIT, "ballot"},
+        {VK_SUBGROUP_FEATURE_SHUFFLE_BIT, "shuffle"}, {VK_SUBGROUP_FEATURE_SHUFFLE_RELATIVE_BIT, "relative"},
+        {VK_SUBGROUP_FEATURE_CLUSTERED_BIT, "clustered"}, {VK_SUBGROUP_FEATURE_QUAD_BIT, "quad"}};
+    char list[96] = "";
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (d->subgroup_ops & ops[i].bit)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", list[0] ? "," : "", ops[i].name);
+    if (list[0]) add_word(buf, cap, "subgroup-ops=%s", list);
+    if (d->int_dot) add_word(buf, cap, "int-dot");
+    if (d->coop_matrix) add_word(buf, cap, "cooperative-matrix(%s)", d->coop_matrix_khr ? "KHR" : "NV");
+    if (d->bda) add_word(buf, cap, "buffer-device-address");
+    if (d->timeline) add_word(buf, cap, "timeline-semaphore");
+    add_word(buf, cap, "max-binding=%llu", (unsigned long long)dsa_vk_binding_limit(d));
+    add_word(buf, cap, "push-constants=%u", d->props.limits.maxPushConstantsSize);
+}
+
 static void fill_info(const dsa_vk_device_desc *d, dsa_device_info *info)
 {
     char vbuf[32];
@@ -514,7 +591,10 @@ static void fill_info(const dsa_vk_device_desc *d, dsa_device_info *info)
         if ((d->memory.memoryHeaps[h].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) &&
             d->memory.memoryHeaps[h].size > info->memory_bytes)
             info->memory_bytes = d->memory.memoryHeaps[h].size;
-    info->max_buffer_bytes = d->props.limits.maxStorageBufferRange;
+    /* Beyond the binding limit, buffers are reached through device addresses where the device has
+     * them; then one allocation is the limit. */
+    info->max_buffer_bytes = dsa_vk_binding_limit(d);
+    if (d->bda && d->max_allocation) info->max_buffer_bytes = d->max_allocation;
     if (d->max_allocation && d->max_allocation < info->max_buffer_bytes) info->max_buffer_bytes = d->max_allocation;
     info->shared_mem_per_block = d->props.limits.maxComputeSharedMemorySize;
     info->compute_units = 0; /* core Vulkan does not say */
@@ -538,6 +618,7 @@ static void fill_info(const dsa_vk_device_desc *d, dsa_device_info *info)
     info->is_cpu = d->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
     /* A CPU implementing a GPU API (lavapipe/llvmpipe, SwiftShader): auto never picks it. */
     info->is_emulation = info->is_cpu || (d->has_driver_props && d->driver_id == VK_DRIVER_ID_MESA_LLVMPIPE);
+    describe_features(d, info->features, sizeof info->features);
 }
 
 static dsa_status probe_fail(char *reason, size_t reason_len, dsa_status st, const char *msg)

@@ -16,6 +16,7 @@
 #include <vulkan/vulkan.h>
 
 #include "internal.h"
+#include "kernel_cache.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -83,6 +84,9 @@ _Static_assert(sizeof(VkBuffer) == sizeof(void *), "the Vulkan backend needs 64-
     X(vkDestroyPipelineLayout)                                                                            \
     X(vkCreatePipelineCache)                                                                              \
     X(vkDestroyPipelineCache)                                                                             \
+    X(vkGetPipelineCacheData)                                                                             \
+    X(vkCreateSemaphore)                                                                                  \
+    X(vkDestroySemaphore)                                                                                 \
     X(vkCreateComputePipelines)                                                                           \
     X(vkDestroyPipeline)                                                                                  \
     X(vkCreateDescriptorPool)                                                                             \
@@ -91,7 +95,14 @@ _Static_assert(sizeof(VkBuffer) == sizeof(void *), "the Vulkan backend needs 64-
     X(vkAllocateDescriptorSets)                                                                           \
     X(vkUpdateDescriptorSets)
 
+/* Device commands of Vulkan 1.2 that 1.1 devices offer through an extension under a KHR name:
+ * X(name, extension name). Optional: NULL where neither is offered (the feature is then off). */
+#define DSA_VK_DEVICE_FUNCTIONS_1_2(X)                                                                    \
+    X(vkGetBufferDeviceAddress, vkGetBufferDeviceAddressKHR)                                              \
+    X(vkGetSemaphoreCounterValue, vkGetSemaphoreCounterValueKHR)
+
 #define DSA_VK_MEMBER(name) PFN_##name name;
+#define DSA_VK_MEMBER2(name, khr) PFN_##name name;
 
 /* The process-wide state: the loader's global and instance commands and the one VkInstance every
  * context shares. */
@@ -108,6 +119,7 @@ typedef struct dsa_vk_api {
 /* One VkDevice's commands (from vkGetDeviceProcAddr, so calls skip the loader's trampolines). */
 typedef struct dsa_vk_device_api {
     DSA_VK_DEVICE_FUNCTIONS(DSA_VK_MEMBER)
+    DSA_VK_DEVICE_FUNCTIONS_1_2(DSA_VK_MEMBER2)
 } dsa_vk_device_api;
 
 /* Loads libvulkan.so.1, creates the instance (Vulkan 1.1 or newer; with DSA_VULKAN_VALIDATION=1 also
@@ -117,7 +129,8 @@ typedef struct dsa_vk_device_api {
  * VK_ERROR_INCOMPATIBLE_DRIVER") in dsa_last_error(), every time it is asked. */
 dsa_status dsa_vk_load(const dsa_vk_api **api);
 
-/* Resolves every device command for `device` into *out; DSA_ERROR_DRIVER naming a missing one. */
+/* Resolves every device command for `device` into *out; DSA_ERROR_DRIVER naming a missing one.
+ * The optional 1.2 commands (DSA_VK_DEVICE_FUNCTIONS_1_2) are left NULL where absent. */
 dsa_status dsa_vk_load_device(const dsa_vk_api *api, VkDevice device, dsa_vk_device_api *out);
 
 /* "VK_ERROR_DEVICE_LOST" for -4; "unknown VkResult" otherwise. Never NULL. */
@@ -149,9 +162,18 @@ typedef struct dsa_vk_device_desc {
     int size_control;             /* subgroupSizeControl, compute stage among requiredSubgroupSizeStages */
     int full_subgroups;           /* computeFullSubgroups */
     int int_dot;                  /* shaderIntegerDotProduct */
+    int bda;                      /* bufferDeviceAddress */
+    int timeline;                 /* timelineSemaphore */
     int coop_matrix;              /* VK_KHR_cooperative_matrix or VK_NV_cooperative_matrix offered */
+    int coop_matrix_khr;          /* the KHR one (the one a dialect path would use) */
     int ext_8bit_storage, ext_float16_int8, ext_size_control, ext_int_dot; /* needed as extensions */
+    int ext_bda, ext_timeline;
 } dsa_vk_device_desc;
+
+/* The largest storage-buffer binding used: maxStorageBufferRange, or less where the environment
+ * variable DSA_VULKAN_MAX_RANGE (bytes, >= 256, a multiple of 4) asks for less, so that the
+ * device-address path for larger tensors is exercised on any device (tests, CI on lavapipe). */
+uint64_t dsa_vk_binding_limit(const dsa_vk_device_desc *d);
 
 /* Fills *d for physical device pd. Never fails: what cannot be queried is reported as absent. */
 void dsa_vk_describe(const dsa_vk_api *api, VkPhysicalDevice pd, dsa_vk_device_desc *d);
@@ -172,6 +194,13 @@ void dsa_vk_validation_counts(uint64_t *errors, uint64_t *warnings);
 /* Whether the validation layer is active (DSA_VULKAN_VALIDATION=1 and the layer is installed). Loads
  * the backend if needed; 0 when Vulkan is unavailable. */
 int dsa_vk_validation_active(void);
+
+/* The persisted VkPipelineCache (vk_backend.c): the kernel-cache key of a device's entry (vendor,
+ * device, driver version, pipelineCacheUUID, driver, library version), and the check an entry's
+ * payload passes before the driver sees it: NULL, or why it is ignored ("another
+ * pipelineCacheUUID", "truncated or padded" ...). For tests. */
+dsa_cache_key dsa_vk_pipeline_cache_key(const dsa_vk_device_desc *d);
+const char *dsa_vk_pipeline_cache_check(const dsa_vk_device_desc *d, const void *data, size_t size);
 
 /* Runs a plan's launches on a Vulkan context (vk_backend.c) and waits for them: the path every op
  * takes after dsa_plan_build, open to tests of internals that launch kernels of their own. */

@@ -12,6 +12,7 @@
  * Every entry point takes the context's lock (a VkQueue and a command pool need external
  * synchronization), so a context may be shared by threads. */
 #include "glsl_compile.h"
+#include "kernel_cache.h"
 #include "plan.h"
 #include "prebuilt.h"
 #include "vk_api.h"
@@ -29,6 +30,7 @@
 #define MEM_STORAGE 0                       /* kinds of mem_create */
 #define MEM_STAGING 1
 #define MEM_UNIFORM 2
+#define MAX_WAITS 64                        /* application semaphores pending for the next op */
 
 /* A buffer the backend allocated (wrapped buffers have no record: the application owns them). */
 typedef struct vk_mem {
@@ -36,6 +38,7 @@ typedef struct vk_mem {
     VkDeviceMemory memory;
     void *mapped; /* host-visible and coherent: read and written with memcpy */
     uint64_t size;
+    VkDeviceAddress address; /* storage buffers where the context uses device addresses; else 0 */
     struct vk_mem *next;
 } vk_mem;
 
@@ -61,12 +64,15 @@ typedef struct vk_ctx {
     int own_device;      /* created here (else the application's, never destroyed here) */
     int size_control;    /* subgroupSizeControl enabled on the device */
     int full_subgroups;  /* computeFullSubgroups enabled */
+    int bda;             /* bufferDeviceAddress enabled: kernels may take buffers by address */
+    uint64_t max_range;  /* the largest storage-buffer binding (dsa_vk_binding_limit) */
     VkQueue queue;
     VkCommandPool pool;
     VkCommandBuffer cmd;
     VkFence fence;
     VkDescriptorPool dpool;
     VkPipelineCache pcache;
+    int pcache_dirty;    /* pipelines were created: the cache is saved when the context ends */
     int prefer_mapped;   /* allocate host-visible device-local memory (UMA, lavapipe, ReBAR) */
     vk_mem staging;      /* host-visible chunk for copies to and from unmapped buffers */
     vk_mem dummy;        /* bound where a launch has no buffer (an absent optional tensor) */
@@ -77,6 +83,13 @@ typedef struct vk_ctx {
     vk_mem *buckets[MEM_BUCKETS];
     vk_pipeline *pipelines;
     const char *missing; /* why ops cannot run on this device, or NULL */
+    /* Semaphore interop (dsa_context_wait_events / dsa_context_take_semaphore, api/dsa.h). */
+    dsa_semaphore waits[MAX_WAITS]; /* the application's, waited for by the next op */
+    int n_waits;
+    VkSemaphore timeline;   /* ours: every op's submission signals the next value (NULL: none yet) */
+    uint64_t timeline_value; /* the last value signalled */
+    uint64_t untaken;        /* the value of the last op not yet taken; 0: none */
+    int op_untaken;          /* an op ran since the last take (with or without a timeline) */
     int lost;
     int recording;
     pthread_mutex_t lock;
@@ -100,6 +113,8 @@ static dsa_status check_alive(const vk_ctx *c)
                         "this context; destroy it and create a new one");
     return DSA_SUCCESS;
 }
+
+static dsa_status timeline_create(vk_ctx *c);
 
 /* ---- memory ----------------------------------------------------------------------------------- */
 
@@ -155,15 +170,16 @@ static dsa_status mem_create(vk_ctx *c, uint64_t bytes, int kind, vk_mem *m)
     int staging = kind != MEM_STORAGE;
     memset(m, 0, sizeof *m);
     uint64_t size = bytes ? (bytes + VK_ALIGN - 1) / VK_ALIGN * VK_ALIGN : VK_ALIGN;
-    uint64_t limit = c->desc.props.limits.maxStorageBufferRange;
-    if (!staging && size > limit)
-        return dsa_fail(DSA_ERROR_DEVICE_OUT_OF_MEMORY,
-                        "vulkan: a buffer of %llu bytes exceeds %s's maxStorageBufferRange (%llu bytes): one "
-                        "storage buffer binding cannot span it, and splitting a buffer over several bindings is "
-                        "future work",
-                        (unsigned long long)bytes, c->desc.props.deviceName, (unsigned long long)limit);
+    if (!staging && size > c->max_range && !c->bda)
+        return dsa_fail(DSA_ERROR_UNSUPPORTED,
+                        "vulkan: a buffer of %llu bytes exceeds %s's storage-buffer binding limit (%llu bytes, "
+                        "maxStorageBufferRange%s), and kernels cannot take it by address: %s",
+                        (unsigned long long)bytes, c->desc.props.deviceName, (unsigned long long)c->max_range,
+                        c->max_range < c->desc.props.limits.maxStorageBufferRange ? " lowered by DSA_VULKAN_MAX_RANGE" : "",
+                        c->own_device ? "the device has no bufferDeviceAddress"
+                                      : "on the application's VkDevice libdsa cannot know whether bufferDeviceAddress is enabled");
     if (c->desc.max_allocation && size > c->desc.max_allocation)
-        return dsa_fail(DSA_ERROR_DEVICE_OUT_OF_MEMORY,
+        return dsa_fail(DSA_ERROR_UNSUPPORTED,
                         "vulkan: a buffer of %llu bytes exceeds %s's maxMemoryAllocationSize (%llu bytes)",
                         (unsigned long long)bytes, c->desc.props.deviceName, (unsigned long long)c->desc.max_allocation);
     VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
@@ -172,6 +188,8 @@ static dsa_status mem_create(vk_ctx *c, uint64_t bytes, int kind, vk_mem *m)
                : staging ? VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT
                          : VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
                                VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+    int addressed = !staging && c->bda; /* any storage buffer may meet a kernel that takes addresses */
+    if (addressed) bi.usage |= VK_BUFFER_USAGE_SHADER_DEVICE_ADDRESS_BIT;
     bi.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
     VkResult r = c->d.vkCreateBuffer(c->device, &bi, NULL, &m->buffer);
     if (r != VK_SUCCESS) {
@@ -203,6 +221,9 @@ static dsa_status mem_create(vk_ctx *c, uint64_t bytes, int kind, vk_mem *m)
     VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
     ai.allocationSize = req.size;
     ai.memoryTypeIndex = (uint32_t)type;
+    VkMemoryAllocateFlagsInfo flags = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_FLAGS_INFO};
+    flags.flags = VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT;
+    if (addressed) ai.pNext = &flags;
     r = c->d.vkAllocateMemory(c->device, &ai, NULL, &m->memory);
     if (r != VK_SUCCESS) {
         m->memory = VK_NULL_HANDLE;
@@ -221,6 +242,11 @@ static dsa_status mem_create(vk_ctx *c, uint64_t bytes, int kind, vk_mem *m)
             mem_destroy(c, m);
             return vk_error(c, r, "vkMapMemory");
         }
+    }
+    if (addressed) {
+        VkBufferDeviceAddressInfo di = {.sType = VK_STRUCTURE_TYPE_BUFFER_DEVICE_ADDRESS_INFO};
+        di.buffer = m->buffer;
+        m->address = c->d.vkGetBufferDeviceAddress(c->device, &di);
     }
     m->size = size;
     return DSA_SUCCESS;
@@ -272,7 +298,7 @@ static dsa_status begin(vk_ctx *c)
 /* Ends, submits and waits (synchronous per call: see the file comment). Device writes are made
  * visible to the host before the fence signals, so mapped memory may be read right after. The
  * descriptor pool is reset: no set outlives its submission. */
-static dsa_status submit_and_wait(vk_ctx *c)
+static dsa_status submit_and_wait_op(vk_ctx *c, int op)
 {
     memory_barrier(c, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
                    VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT, VK_PIPELINE_STAGE_HOST_BIT,
@@ -286,7 +312,38 @@ static dsa_status submit_and_wait(vk_ctx *c)
         VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO};
         si.commandBufferCount = 1;
         si.pCommandBuffers = &c->cmd;
+        /* An op waits for the application's semaphores and signals our timeline. */
+        VkSemaphore wait[MAX_WAITS];
+        uint64_t wait_value[MAX_WAITS];
+        VkPipelineStageFlags stage[MAX_WAITS];
+        int n_wait = op ? c->n_waits : 0, timeline = 0;
+        for (int i = 0; i < n_wait; i++) {
+            wait[i] = (VkSemaphore)c->waits[i].handle;
+            wait_value[i] = c->waits[i].value;
+            stage[i] = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+            timeline |= wait_value[i] != 0;
+        }
+        uint64_t signal_value = c->timeline_value + 1;
+        int signal = op && c->timeline;
+        VkTimelineSemaphoreSubmitInfo ts = {.sType = VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO};
+        si.waitSemaphoreCount = (uint32_t)n_wait;
+        si.pWaitSemaphores = wait;
+        si.pWaitDstStageMask = stage;
+        if (signal) {
+            si.signalSemaphoreCount = 1;
+            si.pSignalSemaphores = &c->timeline;
+            ts.signalSemaphoreValueCount = 1;
+            ts.pSignalSemaphoreValues = &signal_value;
+        }
+        if (timeline || signal) { /* values for binary semaphores are ignored */
+            ts.waitSemaphoreValueCount = (uint32_t)n_wait;
+            ts.pWaitSemaphoreValues = wait_value;
+            si.pNext = &ts;
+        }
         r = c->d.vkQueueSubmit(c->queue, 1, &si, c->fence);
+        if (op) c->n_waits = 0; /* waited for, or the op failed: either way they are spent */
+        if (r == VK_SUCCESS && op) c->op_untaken = 1;
+        if (r == VK_SUCCESS && signal) c->untaken = c->timeline_value = signal_value;
         if (r != VK_SUCCESS) {
             st = vk_error(c, r, "vkQueueSubmit");
         } else {
@@ -299,6 +356,8 @@ static dsa_status submit_and_wait(vk_ctx *c)
     if (!c->lost) c->d.vkResetDescriptorPool(c->device, c->dpool, 0);
     return st;
 }
+
+static dsa_status submit_and_wait(vk_ctx *c) { return submit_and_wait_op(c, 0); }
 
 /* Abandons a recording after a failure (the next begin resets the command buffer). */
 static void abandon(vk_ctx *c)
@@ -317,6 +376,98 @@ static dsa_status copy_now(vk_ctx *c, VkBuffer dst, uint64_t doff, VkBuffer src,
     VkBufferCopy region = {soff, doff, n};
     c->d.vkCmdCopyBuffer(c->cmd, src, dst, 1, &region);
     return submit_and_wait(c);
+}
+
+/* ---- the persisted pipeline cache -------------------------------------------------------------- */
+
+/* The VkPipelineCache's data is kept in the kernel cache (core/kernel_cache.h: verified, written
+ * with temp file + rename), keyed by the device's identity and driver, behind a prefix of ours: */
+#define PCACHE_TAG "vk-pipeline-cache"
+#define PCACHE_MAGIC "DSAVKPC1"
+typedef struct pcache_prefix {
+    char magic[8];
+    uint32_t driver_version; /* VkPhysicalDeviceProperties.driverVersion */
+    uint32_t data_size;      /* bytes of vkGetPipelineCacheData's output that follow */
+} pcache_prefix;
+#define VK_PCACHE_HEADER_BYTES 32u /* VkPipelineCacheHeaderVersionOne, as the spec lays it out */
+
+dsa_cache_key dsa_vk_pipeline_cache_key(const dsa_vk_device_desc *d)
+{
+    char ids[64], uuid[2 * VK_UUID_SIZE + 1];
+    snprintf(ids, sizeof ids, "%08x:%08x:%08x", d->props.vendorID, d->props.deviceID, d->props.driverVersion);
+    for (unsigned i = 0; i < VK_UUID_SIZE; i++) snprintf(uuid + 2 * i, 3, "%02x", d->props.pipelineCacheUUID[i]);
+    const char *parts[] = {"vulkan pipeline cache", ids, uuid, d->props.deviceName,
+                           d->has_driver_props ? d->driver_info : "", dsa_version_string()};
+    return dsa_cache_key_make(parts, 6);
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+const char *dsa_vk_pipeline_cache_check(const dsa_vk_device_desc *d, const void *data, size_t size)
+{
+    pcache_prefix pre;
+    if (size < sizeof pre + VK_PCACHE_HEADER_BYTES) return "shorter than its headers";
+    memcpy(&pre, data, sizeof pre);
+    if (memcmp(pre.magic, PCACHE_MAGIC, sizeof pre.magic) != 0) return "not written by libdsa";
+    if (pre.driver_version != d->props.driverVersion) return "written by another driver version";
+    if (pre.data_size != size - sizeof pre) return "truncated or padded";
+    /* The header Vulkan defines: length, version, vendor, device, pipelineCacheUUID (little-endian
+     * on every platform libdsa builds for). A driver checks it too, but not every driver does. */
+    const uint8_t *h = (const uint8_t *)data + sizeof pre;
+    if (le32(h) < VK_PCACHE_HEADER_BYTES || le32(h) > pre.data_size) return "a bad header length";
+    if (le32(h + 4) != (uint32_t)VK_PIPELINE_CACHE_HEADER_VERSION_ONE) return "an unknown header version";
+    if (le32(h + 8) != d->props.vendorID || le32(h + 12) != d->props.deviceID) return "another vendor or device";
+    if (memcmp(h + 16, d->props.pipelineCacheUUID, VK_UUID_SIZE) != 0) return "another pipelineCacheUUID";
+    return NULL;
+}
+
+/* Creates c->pcache, seeded from the disk cache where an entry verifies for this device. */
+static VkResult pipeline_cache_open(vk_ctx *c)
+{
+    void *data = NULL;
+    size_t size = 0;
+    dsa_cache_key key = dsa_vk_pipeline_cache_key(&c->desc);
+    if (dsa_cache_load(key, PCACHE_TAG, &data, &size) != DSA_SUCCESS) data = NULL;
+    const char *why = data ? dsa_vk_pipeline_cache_check(&c->desc, data, size) : NULL;
+    if (why) dsa_log(DSA_LOG_DEBUG, "cache", "vulkan: pipeline cache for %s ignored: %s", c->desc.props.deviceName, why);
+    VkPipelineCacheCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
+    if (data && !why) {
+        ci.initialDataSize = size - sizeof(pcache_prefix);
+        ci.pInitialData = (const char *)data + sizeof(pcache_prefix);
+    }
+    VkResult r = c->d.vkCreatePipelineCache(c->device, &ci, NULL, &c->pcache);
+    if (r == VK_SUCCESS && ci.initialDataSize)
+        dsa_log(DSA_LOG_DEBUG, "cache", "vulkan: pipeline cache for %s: %zu bytes loaded", c->desc.props.deviceName,
+                ci.initialDataSize);
+    free(data);
+    return r;
+}
+
+/* Saves c->pcache when this context created pipelines. Failures only lose the cache: logged. */
+static void pipeline_cache_save(vk_ctx *c)
+{
+    if (!c->pcache || !c->pcache_dirty || c->lost || !dsa_cache_enabled()) return;
+    size_t n = 0;
+    VkResult r = c->d.vkGetPipelineCacheData(c->device, c->pcache, &n, NULL);
+    char *buf = r == VK_SUCCESS && n <= UINT32_MAX ? malloc(sizeof(pcache_prefix) + n) : NULL;
+    if (buf) r = c->d.vkGetPipelineCacheData(c->device, c->pcache, &n, buf + sizeof(pcache_prefix));
+    if (!buf || r != VK_SUCCESS) {
+        dsa_log(DSA_LOG_WARN, "cache", "vulkan: the pipeline cache of %s was not saved: %s", c->desc.props.deviceName,
+                buf ? dsa_vk_result_name(r) : "out of host memory");
+        free(buf);
+        return;
+    }
+    pcache_prefix pre;
+    memcpy(pre.magic, PCACHE_MAGIC, sizeof pre.magic);
+    pre.driver_version = c->desc.props.driverVersion;
+    pre.data_size = (uint32_t)n;
+    memcpy(buf, &pre, sizeof pre);
+    dsa_cache_store(dsa_vk_pipeline_cache_key(&c->desc), PCACHE_TAG, buf, sizeof pre + n);
+    dsa_log(DSA_LOG_DEBUG, "cache", "vulkan: pipeline cache for %s: %zu bytes saved", c->desc.props.deviceName, n);
+    free(buf);
 }
 
 /* ---- context ---------------------------------------------------------------------------------- */
@@ -342,6 +493,8 @@ static void ctx_free(vk_ctx *c)
         mem_destroy(c, &c->staging);
         mem_destroy(c, &c->dummy);
         mem_destroy(c, &c->params);
+        pipeline_cache_save(c);
+        if (c->timeline) c->d.vkDestroySemaphore(c->device, c->timeline, NULL);
         if (c->pcache) c->d.vkDestroyPipelineCache(c->device, c->pcache, NULL);
         if (c->dpool) c->d.vkDestroyDescriptorPool(c->device, c->dpool, NULL);
         if (c->fence) c->d.vkDestroyFence(c->device, c->fence, NULL);
@@ -368,12 +521,15 @@ static dsa_status create_device(vk_ctx *c)
     VkPhysicalDevice8BitStorageFeatures s8 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_8BIT_STORAGE_FEATURES};
     VkPhysicalDeviceSubgroupSizeControlFeatures scf = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES};
+    VkPhysicalDeviceBufferDeviceAddressFeatures bda = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_BUFFER_DEVICE_ADDRESS_FEATURES};
+    VkPhysicalDeviceTimelineSemaphoreFeatures tl = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES};
     void **tail = &f2.pNext;
     f2.features.shaderInt64 = d->shader_int64 ? VK_TRUE : VK_FALSE;
     s16.storageBuffer16BitAccess = d->storage16 ? VK_TRUE : VK_FALSE;
     *tail = &s16;
     tail = &s16.pNext;
-    const char *ext[4];
+    const char *ext[6];
     uint32_t n_ext = 0;
     if (d->storage8) {
         s8.storageBuffer8BitAccess = VK_TRUE;
@@ -387,6 +543,20 @@ static dsa_status create_device(vk_ctx *c)
         *tail = &scf;
         tail = &scf.pNext;
         if (d->ext_size_control) ext[n_ext++] = "VK_EXT_subgroup_size_control";
+    }
+    /* Device addresses: for tensors beyond the binding limit. Timeline semaphores: the one that
+     * ops signal for the application (dsa_context_take_semaphore). */
+    if (d->bda) {
+        bda.bufferDeviceAddress = VK_TRUE;
+        *tail = &bda;
+        tail = &bda.pNext;
+        if (d->ext_bda) ext[n_ext++] = "VK_KHR_buffer_device_address";
+    }
+    if (d->timeline) {
+        tl.timelineSemaphore = VK_TRUE;
+        *tail = &tl;
+        tail = &tl.pNext;
+        if (d->ext_timeline) ext[n_ext++] = "VK_KHR_timeline_semaphore";
     }
     VkDeviceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
     ci.pNext = &f2;
@@ -402,6 +572,7 @@ static dsa_status create_device(vk_ctx *c)
     c->own_device = 1;
     c->size_control = d->size_control;
     c->full_subgroups = d->full_subgroups;
+    c->bda = d->bda;
     return DSA_SUCCESS;
 }
 
@@ -478,6 +649,8 @@ static dsa_status vk_context_create(dsa_context *ctx, const dsa_context_desc *de
         c->d.vkGetDeviceQueue(c->device, c->desc.queue_family, 0, &c->queue);
     }
     c->missing = dsa_vk_missing_feature(&c->desc);
+    c->max_range = dsa_vk_binding_limit(&c->desc);
+    if (c->bda && !c->d.vkGetBufferDeviceAddress) c->bda = 0; /* cannot happen with a conformant driver */
     c->prefer_mapped = choose_mapped_policy(c);
     /* DSA_VULKAN_STAGING=1: device-local memory and staging copies even where mapping would do, so
      * that the discrete-GPU path is exercised on lavapipe and integrated GPUs (tests, debugging). */
@@ -519,9 +692,8 @@ static dsa_status vk_context_create(dsa_context *ctx, const dsa_context_desc *de
         if (r != VK_SUCCESS) c->dpool = VK_NULL_HANDLE;
     }
     if (r == VK_SUCCESS) {
-        VkPipelineCacheCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
         call = "vkCreatePipelineCache";
-        r = c->d.vkCreatePipelineCache(c->device, &ci, NULL, &c->pcache);
+        r = pipeline_cache_open(c);
         if (r != VK_SUCCESS) c->pcache = VK_NULL_HANDLE;
     }
     if (r != VK_SUCCESS) {
@@ -530,6 +702,7 @@ static dsa_status vk_context_create(dsa_context *ctx, const dsa_context_desc *de
         return st;
     }
     st = mem_create(c, VK_ALIGN, MEM_STORAGE, &c->dummy);
+    if (st == DSA_SUCCESS && c->own_device && c->desc.timeline) st = timeline_create(c);
     if (st == DSA_SUCCESS) {
         uint64_t align = c->desc.props.limits.minUniformBufferOffsetAlignment;
         if (align == 0) align = 1;
@@ -546,6 +719,88 @@ static dsa_status vk_context_create(dsa_context *ctx, const dsa_context_desc *de
             c->prefer_mapped ? "mapped device-local" : "device-local + staging", c->missing ? "; ops unsupported: " : "",
             c->missing ? c->missing : "");
     return DSA_SUCCESS;
+}
+
+/* ---- semaphores (api/dsa.h, dsa_context_wait_events) ------------------------------------------- */
+
+static dsa_status timeline_create(vk_ctx *c)
+{
+    if (c->own_device && !c->desc.timeline)
+        return dsa_fail(DSA_ERROR_UNSUPPORTED, "context_take_semaphore: %s has no timeline semaphores "
+                        "(timelineSemaphore, Vulkan 1.2 or VK_KHR_timeline_semaphore)", c->desc.props.deviceName);
+    /* On the application's device: it promised timelineSemaphore (api/dsa.h); the validation layer
+     * reports it when it did not. */
+    VkSemaphoreTypeCreateInfo ti = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO};
+    ti.semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE;
+    ti.initialValue = 0;
+    VkSemaphoreCreateInfo si = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO};
+    si.pNext = &ti;
+    VkResult r = c->d.vkCreateSemaphore(c->device, &si, NULL, &c->timeline);
+    if (r != VK_SUCCESS) {
+        c->timeline = VK_NULL_HANDLE;
+        return vk_error(c, r, "vkCreateSemaphore");
+    }
+    c->timeline_value = 0;
+    return DSA_SUCCESS;
+}
+
+/* Signals the next timeline value from an empty batch: it covers all earlier submissions. */
+static dsa_status timeline_signal_now(vk_ctx *c)
+{
+    uint64_t value = c->timeline_value + 1;
+    VkTimelineSemaphoreSubmitInfo ts = {.sType = VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO};
+    ts.signalSemaphoreValueCount = 1;
+    ts.pSignalSemaphoreValues = &value;
+    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO};
+    si.pNext = &ts;
+    si.signalSemaphoreCount = 1;
+    si.pSignalSemaphores = &c->timeline;
+    VkResult r = c->d.vkQueueSubmit(c->queue, 1, &si, VK_NULL_HANDLE);
+    if (r != VK_SUCCESS) return vk_error(c, r, "vkQueueSubmit");
+    c->untaken = c->timeline_value = value;
+    return DSA_SUCCESS;
+}
+
+static dsa_status vk_wait_events(dsa_context *ctx, void *const *events, int n)
+{
+    vk_ctx *c = ctx_of(ctx);
+    pthread_mutex_lock(&c->lock);
+    dsa_status st = check_alive(c);
+    if (st == DSA_SUCCESS && c->n_waits + n > MAX_WAITS)
+        st = dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "context_wait_events: %d semaphores pending and %d more; at most %d "
+                      "wait for one op", c->n_waits, n, MAX_WAITS);
+    for (int i = 0; st == DSA_SUCCESS && i < n; i++)
+        if (!((const dsa_semaphore *)events[i])->handle)
+            st = dsa_fail(DSA_ERROR_NULL_POINTER, "context_wait_events: events[%d] is a dsa_semaphore whose handle is "
+                          "NULL (Vulkan takes dsa_semaphore pointers, api/dsa.h)", i);
+    for (int i = 0; st == DSA_SUCCESS && i < n; i++) c->waits[c->n_waits++] = *(const dsa_semaphore *)events[i];
+    pthread_mutex_unlock(&c->lock);
+    return st;
+}
+
+static dsa_status vk_take_event(dsa_context *ctx, void **event)
+{
+    (void)ctx;
+    *event = NULL;
+    return dsa_fail(DSA_ERROR_UNSUPPORTED, "context_take_event: Vulkan ops signal a timeline semaphore, a handle and "
+                    "a value: use dsa_context_take_semaphore");
+}
+
+static dsa_status vk_take_semaphore(dsa_context *ctx, dsa_semaphore *out)
+{
+    vk_ctx *c = ctx_of(ctx);
+    pthread_mutex_lock(&c->lock);
+    dsa_status st = check_alive(c);
+    if (st == DSA_SUCCESS && !c->timeline) st = timeline_create(c);
+    /* A timeline created just now (the application's device) missed the last op: signal it now. */
+    if (st == DSA_SUCCESS && c->op_untaken && !c->untaken) st = timeline_signal_now(c);
+    if (st == DSA_SUCCESS && c->untaken) {
+        out->handle = (void *)c->timeline;
+        out->value = c->untaken;
+    }
+    if (st == DSA_SUCCESS) c->untaken = 0, c->op_untaken = 0;
+    pthread_mutex_unlock(&c->lock);
+    return st;
 }
 
 static void vk_context_destroy(dsa_context *ctx)
@@ -846,20 +1101,21 @@ static dsa_status create_pipeline(vk_ctx *c, const dsa_launch *l, vk_pipeline **
     const char *call = "vkCreateShaderModule";
     if (r != VK_SUCCESS) p->module = VK_NULL_HANDLE;
 
-    /* Bindings 0..n_buffers-1 of set 0, one storage buffer each; then the parameters' uniform
-     * buffer where they are not push constants. */
+    /* Bindings 0..n_buffers-1 of set 0, one storage buffer each (none where the kernel takes
+     * device addresses, spec addr=1); then, at binding n_buffers, the parameters' uniform buffer
+     * where they are not push constants. */
     if (r == VK_SUCCESS) {
         VkDescriptorSetLayoutBinding bind[DSA_MAX_KERNEL_ARGS + 1];
         memset(bind, 0, sizeof bind);
-        for (int i = 0; i < p->sig.n_buffers; i++) {
+        int n = 0;
+        for (int i = 0; i < p->sig.n_buffers && !l->spec.addr; i++, n++) { /* addr=1: none */
             bind[i].binding = (uint32_t)i;
             bind[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
             bind[i].descriptorCount = 1;
             bind[i].stageFlags = VK_SHADER_STAGE_COMPUTE_BIT;
         }
-        int n = p->sig.n_buffers;
         if (p->sig.params_in_uniform) {
-            bind[n].binding = (uint32_t)n;
+            bind[n].binding = (uint32_t)p->sig.n_buffers;
             bind[n].descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER;
             bind[n].descriptorCount = 1;
             bind[n].stageFlags = VK_SHADER_STAGE_COMPUTE_BIT;
@@ -902,6 +1158,7 @@ static dsa_status create_pipeline(vk_ctx *c, const dsa_launch *l, vk_pipeline **
         call = "vkCreateComputePipelines";
         r = c->d.vkCreateComputePipelines(c->device, c->pcache, 1, &pi, NULL, &p->pipeline);
         if (r != VK_SUCCESS) p->pipeline = VK_NULL_HANDLE;
+        else c->pcache_dirty = 1;
     }
     if (r != VK_SUCCESS) {
         st = vk_error(c, r, call);
@@ -909,9 +1166,10 @@ static dsa_status create_pipeline(vk_ctx *c, const dsa_launch *l, vk_pipeline **
         pipeline_free(c, p);
         return st;
     }
-    dsa_log(DSA_LOG_DEBUG, "compile", "vulkan: pipeline for %s (block %d, %zu SPIR-V words, %u parameter bytes as %s)",
-            k->name, l->spec.block, n_words, p->sig.params_size,
-            p->sig.params_in_uniform ? "a uniform buffer" : "push constants");
+    dsa_log(DSA_LOG_DEBUG, "compile", "vulkan: pipeline for %s (block %d, %zu SPIR-V words, %u parameter bytes as %s, "
+            "buffers %s)", k->name, l->spec.block, n_words, p->sig.params_size,
+            p->sig.params_in_uniform ? "a uniform buffer" : "push constants",
+            l->spec.addr ? "by device address" : "as bindings");
     *out = p;
     return DSA_SUCCESS;
 }
@@ -971,7 +1229,7 @@ static dsa_status vk_prepare(dsa_context *ctx, dsa_op op, const void *args)
 }
 
 /* One launch's parameter block (push constants or its uniform buffer slot): PUSH_MAX bytes. */
-static dsa_status fill_params(const vk_pipeline *p, const dsa_launch *l, uint8_t *push)
+static dsa_status fill_params(vk_ctx *c, const vk_pipeline *p, const dsa_launch *l, uint8_t *push)
 {
     memset(push, 0, PUSH_MAX);
     for (int i = 0; i < p->sig.n_scalars; i++) {
@@ -990,23 +1248,60 @@ static dsa_status fill_params(const vk_pipeline *p, const dsa_launch *l, uint8_t
         if (esize == 0 || bo % esize)
             return dsa_fail(DSA_ERROR_INTERNAL, "vulkan: %s: buffer %d's offset %llu is not a multiple of its element "
                             "size %zu", l->kernel->name, i, (unsigned long long)bo, esize);
-        int64_t elems = (int64_t)(bo / esize);
-        memcpy(push + p->sig.params_offset[p->sig.n_scalars + i], &elems, 8);
+        /* Bindings: the view's element offset. Addresses: the view's first byte (every buffer has
+         * one: choose_addressing checked; an absent one is the dummy buffer's). */
+        int64_t value = (int64_t)(bo / esize);
+        if (l->spec.addr) {
+            const vk_mem *m = l->buffers[i].buffer ? find_mem(c, (VkBuffer)l->buffers[i].buffer->native) : &c->dummy;
+            value = m ? (int64_t)(m->address + bo) : 0;
+        }
+        memcpy(push + p->sig.params_offset[p->sig.n_scalars + i], &value, 8);
+    }
+    return DSA_SUCCESS;
+}
+
+/* Whether launch l must take its buffers by device address (spec addr=1): one of them is larger
+ * than a storage-buffer binding may be. Then every buffer needs an address: DSA_ERROR_UNSUPPORTED
+ * naming the limit where one has none. */
+static dsa_status choose_addressing(const vk_ctx *c, const dsa_launch *l, int *addr)
+{
+    const dsa_buffer *big = NULL;
+    for (int b = 0; b < l->n_buffers && !big; b++) {
+        const dsa_buffer *buf = l->buffers[b].buffer;
+        const vk_mem *m = buf ? find_mem((vk_ctx *)c, (VkBuffer)buf->native) : NULL;
+        if (buf && (m ? m->size : buf->size) > c->max_range) big = buf;
+    }
+    *addr = big != NULL;
+    if (!big) return DSA_SUCCESS;
+    for (int b = 0; b < l->n_buffers; b++) {
+        const dsa_buffer *buf = l->buffers[b].buffer;
+        const vk_mem *m = buf ? find_mem((vk_ctx *)c, (VkBuffer)buf->native) : NULL;
+        if (!c->bda || (buf && (!m || !m->address)))
+            return dsa_fail(DSA_ERROR_UNSUPPORTED, "%s: a buffer of %llu bytes exceeds %s's storage-buffer binding "
+                            "limit (%llu bytes%s) and %s", l->kernel->name, (unsigned long long)big->size,
+                            c->desc.props.deviceName, (unsigned long long)c->max_range,
+                            c->max_range < c->desc.props.limits.maxStorageBufferRange ? ", DSA_VULKAN_MAX_RANGE" : "",
+                            !c->bda ? "the context cannot use buffer device addresses (no bufferDeviceAddress, or "
+                                      "the application's VkDevice)"
+                                    : "a wrapped VkBuffer of the launch has no device address libdsa can take");
     }
     return DSA_SUCCESS;
 }
 
 /* Runs a plan's launches in order and waits for them. Lock held. */
-static dsa_status run_plan(vk_ctx *c, const dsa_plan *plan)
+static dsa_status run_plan(vk_ctx *c, const dsa_plan *given)
 {
     dsa_status st = DSA_SUCCESS;
-    if (plan->n == 0) return st; /* nothing to do (an empty op) */
-    /* Everything that can fail is settled before recording: pipelines, limits, bindings. */
+    if (given->n == 0) return st; /* nothing to do (an empty op) */
+    /* Everything that can fail is settled before recording: addressing, pipelines, limits. */
+    dsa_plan local = *given; /* launches whose tensors exceed a binding get spec addr=1 */
+    const dsa_plan *plan = &local;
     const VkPhysicalDeviceLimits *lim = &c->desc.props.limits;
     vk_pipeline *pipe[DSA_PLAN_MAX_LAUNCHES];
     for (int i = 0; st == DSA_SUCCESS && i < plan->n; i++) {
         const dsa_launch *l = &plan->launch[i];
-        st = get_pipeline(c, l, &pipe[i]);
+        st = choose_addressing(c, l, &local.launch[i].spec.addr);
+        if (st == DSA_SUCCESS) st = get_pipeline(c, l, &pipe[i]);
         if (st != DSA_SUCCESS) break;
         if (l->n_buffers != pipe[i]->sig.n_buffers || l->n_scalars != pipe[i]->sig.n_scalars)
             st = dsa_fail(DSA_ERROR_INTERNAL, "vulkan: %s: the plan passes %d buffers and %d scalars, the kernel takes "
@@ -1016,14 +1311,6 @@ static dsa_status run_plan(vk_ctx *c, const dsa_plan *plan)
             if (l->grid[a] > lim->maxComputeWorkGroupCount[a])
                 st = dsa_fail(DSA_ERROR_UNSUPPORTED, "%s: grid[%d] is %u blocks, %s allows %u", l->kernel->name, a,
                               l->grid[a], c->desc.props.deviceName, lim->maxComputeWorkGroupCount[a]);
-        for (int b = 0; st == DSA_SUCCESS && b < l->n_buffers; b++) {
-            const dsa_buffer *buf = l->buffers[b].buffer;
-            if (buf && !find_mem(c, (VkBuffer)buf->native) && buf->size > lim->maxStorageBufferRange)
-                st = dsa_fail(DSA_ERROR_UNSUPPORTED, "%s: a wrapped buffer of %llu bytes exceeds %s's "
-                              "maxStorageBufferRange (%u bytes); splitting bindings is future work",
-                              l->kernel->name, (unsigned long long)buf->size, c->desc.props.deviceName,
-                              lim->maxStorageBufferRange);
-        }
     }
     if (st != DSA_SUCCESS) return st;
 
@@ -1043,7 +1330,8 @@ static dsa_status run_plan(vk_ctx *c, const dsa_plan *plan)
         }
         VkDescriptorBufferInfo info[DSA_MAX_KERNEL_ARGS + 1];
         VkWriteDescriptorSet w[DSA_MAX_KERNEL_ARGS + 1];
-        for (int b = 0; b < l->n_buffers; b++) {
+        int n = 0;
+        for (int b = 0; b < l->n_buffers && !l->spec.addr; b++, n++) {
             const dsa_buffer *buf = l->buffers[b].buffer;
             VkBuffer vb = buf ? (VkBuffer)buf->native : c->dummy.buffer;
             info[b].buffer = vb;
@@ -1057,15 +1345,14 @@ static dsa_status run_plan(vk_ctx *c, const dsa_plan *plan)
             w[b].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
             w[b].pBufferInfo = &info[b];
         }
-        int n = l->n_buffers;
-        if (pipe[i]->sig.params_in_uniform) {
+        if (pipe[i]->sig.params_in_uniform) { /* at binding n_buffers in either addressing */
             info[n].buffer = c->params.buffer;
             info[n].offset = (uint64_t)i * c->params_stride;
             info[n].range = pipe[i]->sig.params_size;
             memset(&w[n], 0, sizeof w[n]);
             w[n].sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET;
             w[n].dstSet = sets[i];
-            w[n].dstBinding = (uint32_t)n;
+            w[n].dstBinding = (uint32_t)l->n_buffers;
             w[n].descriptorCount = 1;
             w[n].descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER;
             w[n].pBufferInfo = &info[n];
@@ -1077,7 +1364,7 @@ static dsa_status run_plan(vk_ctx *c, const dsa_plan *plan)
     for (int i = 0; st == DSA_SUCCESS && i < plan->n; i++) {
         const dsa_launch *l = &plan->launch[i];
         uint8_t push[PUSH_MAX];
-        st = fill_params(pipe[i], l, push);
+        st = fill_params(c, pipe[i], l, push);
         if (st != DSA_SUCCESS) break;
         if (pipe[i]->sig.params_in_uniform) /* coherent: the submission makes the write visible */
             memcpy((uint8_t *)c->params.mapped + (size_t)i * c->params_stride, push, pipe[i]->sig.params_size);
@@ -1091,7 +1378,7 @@ static dsa_status run_plan(vk_ctx *c, const dsa_plan *plan)
             c->d.vkCmdPushConstants(c->cmd, pipe[i]->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, pipe[i]->push_size, push);
         c->d.vkCmdDispatch(c->cmd, l->grid[0], l->grid[1], l->grid[2]);
     }
-    if (st == DSA_SUCCESS) st = submit_and_wait(c);
+    if (st == DSA_SUCCESS) st = submit_and_wait_op(c, 1);
     else abandon(c);
     return st;
 }
@@ -1141,6 +1428,9 @@ const dsa_backend_ops dsa_vulkan_backend = {
     .buffer_read = vk_buffer_read,
     .buffer_copy = vk_buffer_copy,
     .buffer_fill = vk_buffer_fill,
+    .wait_events = vk_wait_events,
+    .take_event = vk_take_event,
+    .take_semaphore = vk_take_semaphore,
     .workspace_size = vk_workspace_size,
     .prepare = vk_prepare,
     .run = vk_run,

@@ -31,9 +31,11 @@ int64_t TO_I64(float x) { return int64_t(x); }
 #define BLOCK_ID_Y int64_t(gl_WorkGroupID.y)
 #define NUM_BLOCKS_X int64_t(gl_NumWorkGroups.x)
 #define BARRIER() { memoryBarrierShared(); barrier(); }
-/* Each buffer argument `q` is a macro q(i) naming element i of its view (the generator defines it
- * over the SSBO and the view's offset). GLSL indexes with 32 bits: bindings larger than 2^32
- * elements are split by the backend. */
+/* Each buffer argument `q` is a macro q(i) naming element i of its view. The generator defines it
+ * over the SSBO binding and the view's element offset (spec addr=0), or, for tensors larger than a
+ * binding may be (maxStorageBufferRange), over a GL_EXT_buffer_reference to the element at the
+ * view's device address plus i times its size, in 64-bit arithmetic (addr=1); templates read and
+ * write both the same way. */
 #define LD(buf, i) buf(i)
 #define ST(buf, i, v) buf(i) = (v)
 #define F32_BITS(x) floatBitsToUint(x)
@@ -46,3 +48,13 @@ int64_t TO_I64(float x) { return int64_t(x); }
 #define ISNAN(x) isnan(x)
 #define ISFINITE(x) (!isnan(x) && !isinf(x))
 #define SHARED_ATOMIC_ADD(arr, i, v) atomicAdd(arr[i], (v))
+/* Matrix units: none yet; MATRIX=1 compiles the portable gemm of common.h. The place for
+ * VK_KHR_cooperative_matrix is here, as cuda.h does it for mma.sync: under `#if MATRIX`, define
+ * DSA_FRAG_MMA, the A-fragment layout (FRAG_A_*) and GEMM_NT / GEMM_NN with coopMatLoad (A from its
+ * fragment words staged in shared memory, B from the shared tile), coopMatMulAdd into a
+ * coopmat<float, gl_ScopeSubgroup, 16, 8, gl_MatrixUseAccumulator> and coopMatStore back into the
+ * caller's c[] through a shared scratch, because templates address accumulator elements by
+ * FRAG_ROW / FRAG_COL and cooperative matrices hide their element order (DESIGN.md, the tile layer).
+ * It needs GL_KHR_cooperative_matrix (glslang 14 or newer; Debian 12's 12.0 lacks it), SPIR-V 1.6
+ * or SPV_KHR_cooperative_matrix, and a device listing a 16x8x16 bf16 or fp16 shape in
+ * vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR (docs/backends/vulkan.md). */
