@@ -120,8 +120,8 @@ static void adjust_attention(dsa_spec *spec, const void *ctx)
 /* Prefill: a head group stays at least 16 heads (a fragment's rows; heads past hq are zeros, never
  * written) and shrinks with the warps it needs, keeping the K slices per 16 heads. Where the CUDA
  * dialect has bf16 tensor cores (sm_80+: mma.sync m16n8k16) the spec is matrix=1 with 32 heads on
- * 256 threads (4 K slices: a 36-register q slice per thread), unless the tuning table changed the
- * layout. */
+ * 256 threads (4 K slices: a 36-register q slice per thread) and two stages of kv tiles (47.5 KiB
+ * of the 48 KiB static shared memory), unless the tuning table changed the layout. */
 typedef struct prefill_ctx {
     const mla_shape *s;
     const dsa_device_info *dev;
@@ -137,6 +137,7 @@ static void adjust_prefill(dsa_spec *spec, const void *ctx)
         spec->matrix = 1;
         spec->heads = 32;
         spec->block = 256;
+        spec->stages = 2;
     }
     int hp = next_pow2(p->s->hq);
     if (hp < 16) hp = 16;

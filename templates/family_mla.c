@@ -51,6 +51,9 @@ static dsa_status check_prefill(const dsa_spec *s)
     if (s->tile_n < 16 || s->tile_n > 64 || s->tile_n % 16 != 0)
         return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "sparse_mla_prefill: spec tile_n is %d, expected 16, 32, 48 or 64",
                         s->tile_n);
+    if (s->stages > 2)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "sparse_mla_prefill: spec stages is %d, expected 1 or 2 (one "
+                        "tile gathered ahead)", s->stages);
     return DSA_SUCCESS;
 }
 
@@ -76,12 +79,12 @@ static uint64_t attention_shared(const dsa_spec *s)
     return 4u * (tn * (uint64_t)s->dim + tn * b + tn * h + h + 2u * b + b);
 }
 
-/* kvs (bf16 pairs, rows padded by 16 bytes), sp (F32), ring (I32) and scan (U32), as declared in
+/* kvs (a tile per stage, bf16 pairs, rows padded by 16 bytes), sp (F32), ring (I32) and scan (U32), as declared in
  * sparse_mla_prefill.dsa. */
 static uint64_t prefill_shared(const dsa_spec *s)
 {
     uint64_t tn = (uint64_t)s->tile_n, b = (uint64_t)s->block;
-    return 4u * (tn * (uint64_t)(s->dim / 2 + 4) + b / 32u * 16u * tn + 2u * b + b);
+    return 4u * ((uint64_t)s->stages * tn * (uint64_t)(s->dim / 2 + 4) + b / 32u * 16u * tn + 2u * b + b);
 }
 
 /* decode adds the tile's group scales */

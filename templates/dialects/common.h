@@ -229,5 +229,6 @@ DEVICE_FN I32 dsa_topk_slot(I64 e, I64 j, I64 p)
         sh[(word) + dsa_i] = TO_U32(LD(buf, (elem) + 2 * dsa_i)) | (TO_U32(LD(buf, (elem) + 2 * dsa_i + 1)) << 16)
 #define COPY_ASYNC_COMMIT()
 #define COPY_ASYNC_WAIT_ALL()
+#define COPY_ASYNC_WAIT_PRIOR() /* waits for all but the most recent commit */
 #endif
 /* ---- end tiles and fragments ---- */

@@ -144,4 +144,6 @@ DEVICE_FN U32 dsa_pack_bf16x2(F32 lo, F32 hi)
     }
 #define COPY_ASYNC_COMMIT() asm volatile("cp.async.commit_group;" ::: "memory")
 #define COPY_ASYNC_WAIT_ALL() asm volatile("cp.async.wait_all;" ::: "memory")
+/* all but the most recent group: the tile in use is in, the prefetched one may still fly */
+#define COPY_ASYNC_WAIT_PRIOR() asm volatile("cp.async.wait_group 1;" ::: "memory")
 #endif
