@@ -208,9 +208,9 @@ def view_of(obj, name, stream=None):
     if ndim < 1 or ndim > L.MAX_RANK:
         L.fail(L.ERROR_BAD_SHAPE, "%s has %d dimensions, expected 1..%d" % (name, ndim, L.MAX_RANK))
     shape = tuple(t.shape[i] for i in range(ndim))
-    if t.strides:
+    if t.strides and all(shape):
         strides = tuple(t.strides[i] for i in range(ndim))
-    else:  # NULL strides: compact row-major
+    else:  # NULL strides, or an empty array (NumPy 2 reports 0 strides there): compact row-major
         strides, acc = [], 1
         for n in reversed(shape):
             strides.insert(0, acc)
