@@ -6,7 +6,8 @@ packages=(build-essential cmake ninja-build pkg-config git libcriterion-dev libc
   glslang-dev glslang-tools spirv-tools libvulkan-dev clang
   mesa-vulkan-drivers vulkan-validationlayers vulkan-tools
   ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd clinfo
-  # HIP code objects for gfx90a / gfx940, compiled offline in the compile checks
+  # HIP code objects for gfx90a / gfx940 / gfx1030, compiled offline in the compile checks; the HIP
+  # runtime 5.2 and its hiprtc (libamdhip64-dev brings them), used with no device by test_internal_hip
   clang-15 libamdhip64-dev rocm-device-libs)
 packages+=(python3-numpy) # tests/cli/test_cli.py (brings python3)
 packages+=(python3-pip python3-setuptools python3-wheel) # offline `pip install ./python` (tests/python)
