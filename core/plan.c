@@ -43,6 +43,7 @@ dsa_status dsa_plan_kernel(dsa_plan *plan, const dsa_device_info *dev, const cha
     memset(l, 0, sizeof *l);
     l->kernel = k;
     l->spec = k->defaults;
+    dsa_spec_use_device(&l->spec, dev); /* the device's fast paths; the tuning overlay may undo them */
     dsa_status st = dsa_tuning_apply(k, dev, &l->spec);
     if (st != DSA_SUCCESS) return st;
     if (adjust) adjust(&l->spec, adjust_ctx);

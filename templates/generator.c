@@ -204,6 +204,7 @@ static void emit_header(strbuf *b, dsa_dialect d, const tpl *t, const dsa_spec *
               spec->heads, spec->dim, spec->subgroup, spec->matrix);
     sb_printf(b, "#define STAGES %d\n#define IN_DTYPE %d\n#define OUT_DTYPE %d\n", spec->stages,
               (int)spec->in_dtype, (int)spec->out_dtype);
+    sb_printf(b, "#define HALF %d\n#define PTX %d\n", spec->half, spec->ptx);
 }
 
 static dsa_status emit_preludes(strbuf *b, dsa_dialect d)

@@ -12,7 +12,7 @@
 #define FIELD(n) {#n, offsetof(dsa_spec, n), 0}
 static const dsa_spec_field fields[] = {
     FIELD(block), FIELD(tile_m), FIELD(tile_n), FIELD(tile_k), FIELD(heads), FIELD(dim),
-    FIELD(subgroup), FIELD(matrix), FIELD(stages),
+    FIELD(subgroup), FIELD(matrix), FIELD(stages), FIELD(half), FIELD(ptx),
     {"in_dtype", offsetof(dsa_spec, in_dtype), 1}, {"out_dtype", offsetof(dsa_spec, out_dtype), 1},
     FIELD(addr),
 };
@@ -95,6 +95,9 @@ dsa_status dsa_spec_parse(dsa_spec *spec, const char *text)
 
 static int is_pow2(int v) { return v > 0 && (v & (v - 1)) == 0; }
 
+static dsa_status check_opencl_flags(const dsa_kernel_def *k, const dsa_spec *spec,
+                                     const dsa_device_info *device);
+
 dsa_status dsa_spec_check(const dsa_kernel_def *k, const dsa_spec *spec, const dsa_device_info *device)
 {
     if (!is_pow2(spec->block) || spec->block < 32 || spec->block > MAX_BLOCK)
@@ -123,5 +126,57 @@ dsa_status dsa_spec_check(const dsa_kernel_def *k, const dsa_spec *spec, const d
                         spec->subgroup, device->name);
     if (device && spec->matrix && !(device->caps & DSA_CAP_MATRIX_UNITS))
         return dsa_fail(DSA_ERROR_UNSUPPORTED, "%s: spec matrix=1 but %s has no matrix units", k->name, device->name);
+    return check_opencl_flags(k, spec, device);
+}
+
+/* OpenCL fast paths (ocl): the flags say which device features the generated code relies on. */
+static dsa_status check_opencl_flags(const dsa_kernel_def *k, const dsa_spec *spec, const dsa_device_info *device)
+{
+    if ((spec->half != 0 && spec->half != 1) || (spec->ptx != 0 && spec->ptx != 1))
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: spec half is %d and ptx is %d, expected 0 or 1", k->name,
+                        spec->half, spec->ptx);
+    if (spec->ptx && spec->subgroup != 32)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: spec ptx=1 with subgroup %d, expected subgroup 32 (a warp)",
+                        k->name, spec->subgroup);
+    if (!device) return DSA_SUCCESS;
+    if ((spec->half || spec->ptx) && device->backend != DSA_BACKEND_OPENCL)
+        return dsa_fail(DSA_ERROR_UNSUPPORTED, "%s: spec half/ptx are OpenCL flags, %s is a %s device", k->name,
+                        device->name, dsa_backend_name(device->backend));
+    if (spec->subgroup && !(device->caps & DSA_CAP_SUBGROUPS))
+        return dsa_fail(DSA_ERROR_UNSUPPORTED, "%s: spec subgroup=%d but %s offers no subgroup operations", k->name,
+                        spec->subgroup, device->name);
+    if (spec->half && !(device->caps & DSA_CAP_FP16))
+        return dsa_fail(DSA_ERROR_UNSUPPORTED, "%s: spec half=1 but %s has no fp16 arithmetic (cl_khr_fp16)", k->name,
+                        device->name);
+    if (spec->ptx && !(device->caps & DSA_CAP_INLINE_PTX))
+        return dsa_fail(DSA_ERROR_UNSUPPORTED, "%s: spec ptx=1 but the compiler of %s takes no inline PTX", k->name,
+                        device->name);
+    /* Without ptx, OpenCL subgroups are cl_khr_subgroups builtins, which NVIDIA's compiler lacks. */
+    if (spec->subgroup && !spec->ptx && device->backend == DSA_BACKEND_OPENCL && (device->caps & DSA_CAP_INLINE_PTX))
+        return dsa_fail(DSA_ERROR_UNSUPPORTED, "%s: spec subgroup=%d with ptx=0 on %s, whose OpenCL offers subgroups "
+                        "only through inline PTX (set ptx=1 or subgroup=0)", k->name, spec->subgroup, device->name);
     return DSA_SUCCESS;
+}
+
+/* The largest subgroup size the device lists that fits a block (0 if none). */
+static int fitting_subgroup(uint32_t sizes, int block)
+{
+    for (int s = 64; s >= 2; s /= 2)
+        if ((sizes & (uint32_t)s) && s <= block) return s;
+    return 0;
+}
+
+void dsa_spec_use_device(dsa_spec *spec, const dsa_device_info *device)
+{
+    /* Only the OpenCL dialect implements these paths so far; the other backends' specs (and their
+     * prebuilt binaries, compiled for the defaults) stay as they are. */
+    if (!device || device->backend != DSA_BACKEND_OPENCL) return;
+    if (device->caps & DSA_CAP_SUBGROUPS) {
+        int ptx = (device->caps & DSA_CAP_INLINE_PTX) != 0;
+        int size = ptx ? ((device->subgroup_sizes & 32u) && spec->block >= 32 ? 32 : 0)
+                       : fitting_subgroup(device->subgroup_sizes, spec->block);
+        spec->subgroup = size;
+        spec->ptx = size ? ptx : 0;
+    }
+    if (device->caps & DSA_CAP_FP16) spec->half = 1;
 }

@@ -47,6 +47,9 @@ typedef struct dsa_spec {
     int subgroup;  /* subgroup (warp, wavefront) size the code may rely on; 0: no subgroup ops */
     int matrix;    /* 0: portable gemm; 1: the dialect's matrix-unit path */
     int stages;    /* pipeline stages of global -> shared copies (1: none) */
+    int half;      /* OpenCL: 1 decodes fp8 through the half type (cl_khr_fp16; e4m3 -> fp16 is exact) */
+    int ptx;       /* OpenCL: 1 does subgroup operations as inline PTX warp shuffles (NVIDIA's
+                      OpenCL, which offers no cl_khr_subgroups); 0 uses cl_khr_subgroups builtins */
     dsa_dtype in_dtype;
     dsa_dtype out_dtype;
     int addr;      /* GLSL: 0 buffers are descriptor bindings (SSBOs); 1 device addresses
@@ -102,6 +105,11 @@ const dsa_kernel_def *dsa_kernel_find(const char *name);
 /* The checks every specialization passes: kernel rules, then fit on the device (NULL: no device,
  * only the kernel's rules and the portable limits: block <= 1024, shared <= 32 KiB... see docs). */
 dsa_status dsa_spec_check(const dsa_kernel_def *k, const dsa_spec *spec, const dsa_device_info *device);
+
+/* Turns on the fast paths a device offers (core calls it on a kernel's defaults, before the tuning
+ * overlay, which may turn them off again): today the OpenCL dialect's subgroup, ptx and half flags
+ * from DSA_CAP_SUBGROUPS, DSA_CAP_INLINE_PTX and DSA_CAP_FP16. Other backends are left as they are. */
+void dsa_spec_use_device(dsa_spec *spec, const dsa_device_info *device);
 
 /* A kernel's arguments as backends marshal them, in this order in every dialect: the buffers, the
  * scalars, then one i64 element offset per buffer (GLSL: bindings 0..n_buffers-1, then the scalars

@@ -250,6 +250,145 @@ Test(codegen, hip_code_objects_gfx90a_gfx940, .timeout = 900)
     compile_all(DSA_DIALECT_HIP, "hip", hip_compile, "clang-15 (HIP)", 0);
 }
 
+/* ---- the OpenCL fast paths (ocl): every kernel with the flags core sets from a device's
+ * capabilities, compiled by the compilers those paths meet: the Khronos subgroup builtins and half
+ * as OpenCL C 2.0 and 3.0 for an AMD target (clang, every extension on), and the inline PTX warp
+ * shuffles of NVIDIA's OpenCL as PTX (clang's nvptx64-nvidia-nvcl target) assembled by ptxas for
+ * sm_90. PoCL, the CI device, has none of these, so only these checks compile them there. */
+
+static int clang_cl_std(const char *path, const char *std, char *log, size_t log_len)
+{
+    char out[128];
+    snprintf(out, sizeof out, "%s.o", path);
+    char *argv[] = {"clang", "-x", "cl", (char *)std, "-Xclang", "-finclude-default-header", "-Xclang",
+                    "-cl-ext=+all", "-target", "amdgcn-amd-amdhsa", "-mcpu=gfx90a", "-nogpulib", "-Werror", "-c",
+                    (char *)path, "-o", out, NULL};
+    return run_compiler(argv, out, log, log_len);
+}
+
+static int clang_cl20(const char *path, char *log, size_t n) { return clang_cl_std(path, "-cl-std=CL2.0", log, n); }
+static int clang_cl30(const char *path, char *log, size_t n) { return clang_cl_std(path, "-cl-std=CL3.0", log, n); }
+
+/* OpenCL C with inline PTX to PTX (clang spells GNU asm as a keyword only with -fgnu-keywords in
+ * OpenCL mode; NVIDIA's compiler takes `asm` as is), then ptxas. The OpenCL builtins clang leaves
+ * as calls (get_local_id, barrier...) are declared .extern, so ptxas checks everything else. */
+static int ptx_compile(const char *path, char *log, size_t log_len)
+{
+    char ptx[128], fixed[140], obj[150];
+    snprintf(ptx, sizeof ptx, "%s.ptx", path);
+    snprintf(fixed, sizeof fixed, "%s.ext.ptx", path);
+    snprintf(obj, sizeof obj, "%s.o", path);
+    char *cl_argv[] = {"clang", "-x", "cl", "-cl-std=CL1.2", "-fgnu-keywords", "-Xclang", "-finclude-default-header",
+                       "-target", "nvptx64-nvidia-nvcl", "-Xclang", "-target-cpu", "-Xclang", "sm_80", "-O2",
+                       "-S", (char *)path, "-o", ptx, NULL};
+    FILE *in = NULL, *out = NULL;
+    int rc = run_compiler(cl_argv, ptx, log, log_len);
+    if (rc != 0) return rc;
+    /* run_compiler removed the output after checking it: build it again to keep it. */
+    char *keep_argv[sizeof cl_argv / sizeof cl_argv[0]];
+    memcpy(keep_argv, cl_argv, sizeof cl_argv);
+    pid_t pid;
+    if (posix_spawnp(&pid, "clang", NULL, NULL, keep_argv, environ) != 0) return -1;
+    int status = 0;
+    waitpid(pid, &status, 0);
+    in = fopen(ptx, "r");
+    out = fopen(fixed, "w");
+    if (!in || !out) {
+        if (in) fclose(in);
+        if (out) fclose(out);
+        snprintf(log, log_len, "cannot rewrite %s", ptx);
+        return 1;
+    }
+    char line[4096];
+    while (fgets(line, sizeof line, in)) {
+        int builtin = strncmp(line, ".func ", 6) == 0 && strstr(line, " _Z") != NULL; /* mangled: a builtin */
+        fprintf(out, "%s%s", builtin ? ".extern " : "", line);
+    }
+    fclose(in);
+    fclose(out);
+    unlink(ptx);
+    char *as_argv[] = {"ptxas", "-arch=sm_90", "-c", fixed, "-o", obj, NULL};
+    rc = run_compiler(as_argv, obj, log, log_len);
+    if (rc < 0) {
+        as_argv[0] = "/usr/local/cuda/bin/ptxas";
+        rc = run_compiler(as_argv, obj, log, log_len);
+    }
+    unlink(fixed);
+    return rc;
+}
+
+static void compile_flagged(const char *flags, int (*compile)(const char *, char *, size_t), const char *tool)
+{
+    char dir[] = "/tmp/dsa-codegen-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    for (int i = 0; i < dsa_kernel_count(); i++) {
+        const dsa_kernel_def *k = dsa_kernel_at(i);
+        static const int blocks[] = {0, 64, 256};
+        for (size_t b = 0; b < sizeof blocks / sizeof blocks[0]; b++) {
+            dsa_spec s = k->defaults;
+            if (blocks[b]) s.block = blocks[b];
+            cr_assert_eq(dsa_spec_parse(&s, flags), DSA_SUCCESS, "%s", dsa_last_error());
+            if (dsa_spec_check(k, &s, NULL) != DSA_SUCCESS) continue; /* a block the kernel does not take */
+            char *src = generate(k, DSA_DIALECT_OPENCL, &s);
+            char path[96];
+            snprintf(path, sizeof path, "%s/%s.cl", dir, k->name);
+            FILE *f = fopen(path, "w");
+            cr_assert_not_null(f);
+            fputs(src, f);
+            fclose(f);
+            free(src);
+            static char log[8192];
+            int rc = compile(path, log, sizeof log);
+            unlink(path);
+            if (rc < 0) {
+                rmdir(dir);
+                cr_skip_test("%s is not installed", tool);
+            }
+            cr_expect_eq(rc, 0, "%s rejected %s (block=%d %s):\n%s", tool, k->name, s.block, flags, log);
+        }
+    }
+    rmdir(dir);
+}
+
+Test(codegen, opencl_khr_subgroups_and_half_cl20_cl30, .timeout = 900)
+{
+    compile_flagged("subgroup=32,half=1", clang_cl20, "clang");
+    compile_flagged("subgroup=16,half=1", clang_cl30, "clang");
+    compile_flagged("half=1", clang_compile, "clang");
+}
+
+Test(codegen, opencl_inline_ptx_warps_ptxas_sm90, .timeout = 900)
+{
+    compile_flagged("subgroup=32,ptx=1", ptx_compile, "clang + ptxas");
+}
+
+/* The flags are in the generated source (so in every cache key) and select the paths. */
+Test(codegen, opencl_flags_select_the_paths)
+{
+    const dsa_kernel_def *k = dsa_kernel_find("topk_select");
+    cr_assert_not_null(k);
+    dsa_spec s = k->defaults;
+    char *portable = generate(k, DSA_DIALECT_OPENCL, &s);
+    /* The prelude carries every path; the defines pick one when it is compiled. */
+    cr_assert(strstr(portable, "#define SUBGROUP 0\n") && strstr(portable, "#define PTX 0\n"));
+    cr_assert(strstr(portable, "#define HALF 0\n") && strstr(portable, "#if SUBGROUP > 0 && PTX"));
+    free(portable);
+    cr_assert_eq(dsa_spec_parse(&s, "subgroup=32,ptx=1"), DSA_SUCCESS);
+    char *ptx = generate(k, DSA_DIALECT_OPENCL, &s);
+    cr_assert(strstr(ptx, "#define SUBGROUP 32\n") && strstr(ptx, "#define PTX 1\n"));
+    free(ptx);
+    s.ptx = 0;
+    cr_assert_eq(dsa_spec_check(k, &s, NULL), DSA_SUCCESS, "%s", dsa_last_error());
+    s.subgroup = 16;
+    s.ptx = 1; /* a warp is 32 */
+    cr_assert_eq(dsa_spec_check(k, &s, NULL), DSA_ERROR_INVALID_ARGUMENT);
+    cr_assert(strstr(dsa_last_error(), "ptx=1") != NULL, "%s", dsa_last_error());
+    s = k->defaults;
+    s.half = 2;
+    cr_assert_eq(dsa_spec_check(k, &s, NULL), DSA_ERROR_INVALID_ARGUMENT);
+    cr_assert(strstr(dsa_last_error(), "half is 2") != NULL, "%s", dsa_last_error());
+}
+
 #ifdef DSA_HAVE_GLSLANG
 Test(codegen, glsl_to_spirv_validated, .timeout = 900)
 {

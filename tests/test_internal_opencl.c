@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -225,6 +226,111 @@ Test(opencl, build_rejects_null_arguments)
     cr_assert_eq(dsa_cl_program_binary(NULL, NULL, &bin, &size), DSA_ERROR_NULL_POINTER);
     cr_assert_null(bin);
     cr_assert_eq(size, 0);
+}
+
+/* ---- error routes through the public API (issue 4, item 4) ---- */
+
+#include "dsa.h"
+
+static const char *pocl_selector(const pocl_session *s, char *buf, size_t n)
+{
+    snprintf(buf, n, "opencl:%d", s->info.index);
+    return buf;
+}
+
+/* The application's objects are checked when they are handed over: a queue of another context, an
+ * out-of-order queue, a cl_mem of another context, one smaller than claimed, or an object that is
+ * no buffer each come back as DSA_ERROR_INVALID_ARGUMENT naming the problem, before any op. */
+Test(opencl, wrapped_objects_are_checked)
+{
+    pocl_session s;
+    open_session(&s);
+    const dsa_cl_api *cl = s.cl;
+    char sel[32];
+    cl_int err;
+    cl_context other = cl->clCreateContext(NULL, 1, &s.device, NULL, NULL, &err);
+    cr_assert_eq(err, CL_SUCCESS);
+    cl_command_queue other_q = cl->clCreateCommandQueue(other, s.device, 0, &err);
+    cr_assert_eq(err, CL_SUCCESS);
+
+    dsa_context *ctx = NULL;
+    dsa_context_desc desc = {.selector = pocl_selector(&s, sel, sizeof sel), .native_context = s.ctx,
+                             .native_queue = other_q, .native_device = s.device};
+    cr_assert_eq(dsa_context_create_ex(&desc, &ctx), DSA_ERROR_INVALID_ARGUMENT);
+    cr_assert(strstr(dsa_last_error(), "another cl_context") != NULL, "%s", dsa_last_error());
+
+    cl_command_queue ooo = cl->clCreateCommandQueue(s.ctx, s.device, CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE, &err);
+    if (err == CL_SUCCESS) {
+        desc.native_queue = ooo;
+        cr_assert_eq(dsa_context_create_ex(&desc, &ctx), DSA_ERROR_INVALID_ARGUMENT);
+        cr_assert(strstr(dsa_last_error(), "out of order") != NULL, "%s", dsa_last_error());
+        cl->clReleaseCommandQueue(ooo);
+    }
+
+    desc.native_queue = s.queue;
+    cr_assert_eq(dsa_context_create_ex(&desc, &ctx), DSA_SUCCESS, "%s", dsa_last_error());
+    cl_mem mine = cl->clCreateBuffer(s.ctx, CL_MEM_READ_WRITE, 256, NULL, &err);
+    cr_assert_eq(err, CL_SUCCESS);
+    cl_mem theirs = cl->clCreateBuffer(other, CL_MEM_READ_WRITE, 256, NULL, &err);
+    cr_assert_eq(err, CL_SUCCESS);
+    dsa_buffer *b = NULL;
+    cr_assert_eq(dsa_buffer_wrap(ctx, mine, 256, &b), DSA_SUCCESS, "%s", dsa_last_error());
+    dsa_buffer_free(b);
+    cr_assert_eq(dsa_buffer_wrap(ctx, mine, 257, &b), DSA_ERROR_INVALID_ARGUMENT);
+    cr_assert(strstr(dsa_last_error(), "bytes is 257, but the cl_mem holds 256") != NULL, "%s", dsa_last_error());
+    cr_assert_eq(dsa_buffer_wrap(ctx, theirs, 256, &b), DSA_ERROR_INVALID_ARGUMENT);
+    cr_assert(strstr(dsa_last_error(), "another cl_context") != NULL, "%s", dsa_last_error());
+    cr_assert_null(b);
+
+    dsa_context_destroy(ctx);
+    cl->clReleaseMemObject(mine);
+    cl->clReleaseMemObject(theirs);
+    cl->clReleaseCommandQueue(other_q);
+    cl->clReleaseContext(other);
+    close_session(&s);
+}
+
+/* A kernel that does not complete (here: cancelled because the application's event it waits for
+ * failed; on a GPU also a lost device or CL_OUT_OF_RESOURCES at run time) is reported by the next
+ * dsa_synchronize with its CL error name, not swallowed by clFinish. */
+Test(opencl, failed_kernel_is_reported_by_synchronize)
+{
+    pocl_session s;
+    open_session(&s);
+    const dsa_cl_api *cl = s.cl;
+    char sel[32];
+    dsa_context_desc desc = {.selector = pocl_selector(&s, sel, sizeof sel), .native_context = s.ctx,
+                             .native_queue = s.queue, .native_device = s.device};
+    dsa_context *ctx;
+    cr_assert_eq(dsa_context_create_ex(&desc, &ctx), DSA_SUCCESS, "%s", dsa_last_error());
+    dsa_buffer *q, *sc, *y;
+    cr_assert_eq(dsa_buffer_alloc(ctx, 128, &q), DSA_SUCCESS);
+    cr_assert_eq(dsa_buffer_alloc(ctx, 4, &sc), DSA_SUCCESS);
+    cr_assert_eq(dsa_buffer_alloc(ctx, 128 * 4, &y), DSA_SUCCESS);
+    int64_t shape[2] = {1, 128}, sshape[2] = {1, 1};
+    dsa_dequantize_args a = {.q = dsa_tensor_make(q, 0, DSA_FP8_E4M3, 2, shape, NULL),
+                             .scales = dsa_tensor_make(sc, 0, DSA_FP32, 2, sshape, NULL),
+                             .out = dsa_tensor_make(y, 0, DSA_FP32, 2, shape, NULL)};
+    cl_int err;
+    cl_event gate = cl->clCreateUserEvent(s.ctx, &err);
+    cr_assert_eq(err, CL_SUCCESS);
+    cr_assert_eq(dsa_context_wait_events(ctx, (void *const *)&gate, 1), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_assert_eq(dsa_dequantize_fp8(ctx, &a, NULL), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_assert_eq(cl->clSetUserEventStatus(gate, CL_INVALID_OPERATION), CL_SUCCESS);
+    dsa_status st = dsa_synchronize(ctx);
+    cr_assert_eq(st, DSA_ERROR_DRIVER, "%s: %s", dsa_status_string(st), dsa_last_error());
+    cr_assert(strstr(dsa_last_error(), "the last op's kernel") != NULL && strstr(dsa_last_error(), "CL_") != NULL,
+              "%s", dsa_last_error());
+    /* Reported once; the context goes on. */
+    cr_assert_eq(dsa_synchronize(ctx), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_assert_eq(dsa_dequantize_fp8(ctx, &a, NULL), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_assert_eq(dsa_synchronize(ctx), DSA_SUCCESS, "%s", dsa_last_error());
+    cl->clReleaseEvent(gate);
+    dsa_buffer_free(q);
+    dsa_buffer_free(sc);
+    dsa_buffer_free(y);
+    dsa_context_destroy(ctx);
+    close_session(&s);
 }
 
 #else

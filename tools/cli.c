@@ -122,6 +122,7 @@ void cli_format_caps(uint32_t caps, char *buf, size_t n)
         {DSA_CAP_FP8, "fp8"},             {DSA_CAP_INT8_DOT, "int8dot"},
         {DSA_CAP_SUBGROUPS, "subgroups"}, {DSA_CAP_MATRIX_UNITS, "matrix"},
         {DSA_CAP_INT64, "int64"},         {DSA_CAP_FP64, "fp64"},
+        {DSA_CAP_INLINE_PTX, "inline-ptx"},
     };
     size_t used = 0;
     buf[0] = '\0';

@@ -28,6 +28,17 @@ static const char *clip(const char *s, char *buf, size_t width)
     return buf;
 }
 
+/* Which OpenCL paths the kernels take on this device (the rule of templates/spec.c,
+ * dsa_spec_use_device, read back from the capabilities it uses). */
+static void print_opencl_paths(const dsa_device_info *d)
+{
+    const char *sg = !(d->caps & DSA_CAP_SUBGROUPS) ? "portable (shared memory)"
+                     : (d->caps & DSA_CAP_INLINE_PTX) ? "warp shuffles in inline PTX"
+                                                        : "cl_khr_subgroups builtins (OpenCL C 2.0+)";
+    printf("     kernels: block reductions and scans %s; fp8 decode %s\n", sg,
+           (d->caps & DSA_CAP_FP16) ? "through half (cl_khr_fp16)" : "by bit operations");
+}
+
 static void print_device(int global, const dsa_device_info *d)
 {
     char sel[32], name[40], vendor[20], mem[24], shared[24], sg[48], caps[96];
@@ -44,6 +55,7 @@ static void print_device(int global, const dsa_device_info *d)
            d->platform[0] ? ", platform " : "", d->platform, caps,
            d->matrix_units[0] ? "; matrix units: " : "", d->matrix_units,
            d->is_emulation ? " (CPU emulation: never chosen by auto)" : "");
+    if (d->backend == DSA_BACKEND_OPENCL) print_opencl_paths(d);
     if (d->features[0]) printf("     features: %s\n", d->features);
 }
 

@@ -1,5 +1,6 @@
 /* JSON (cJSON) and Markdown forms of a conformance run (see conf_report.h). */
 #include "conf_report.h"
+#include "cli.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -170,7 +171,17 @@ static void md_device_header(FILE *f, const run_device *d)
         md_cell(f, i->driver_version[0] ? i->driver_version : "-");
         fputs(" |\n| Runtime | ", f);
         md_cell(f, i->runtime_version[0] ? i->runtime_version : "-");
-        fprintf(f, " |\n| Compute units | %u |\n", i->compute_units);
+        if (i->platform[0]) {
+            fputs(" |\n| Platform | ", f);
+            md_cell(f, i->platform);
+        }
+        /* The capabilities choose the kernels' paths (subgroups, inline PTX, half): the report
+         * says which ran. */
+        char caps[128], sizes[64];
+        cli_format_caps(i->caps, caps, sizeof caps);
+        cli_format_subgroups(i->subgroup_sizes, sizes, sizeof sizes);
+        fprintf(f, " |\n| Capabilities | %s; subgroup sizes %s |\n| Compute units | %u |\n", caps, sizes,
+                i->compute_units);
     }
     fprintf(f, "| Result | %d passed, %d failed, %d unsupported, %d errors in %.1f s |\n\n",
             d->counts[CONF_PASS], d->counts[CONF_FAIL], d->counts[CONF_UNSUPPORTED],

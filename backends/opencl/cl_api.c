@@ -277,6 +277,24 @@ static uint32_t subgroup_widths(const dsa_cl_api *cl, cl_device_id d, const char
     return bits;
 }
 
+/* The vendor matrix-unit extensions a device lists (Intel's XMX through subgroup matrix
+ * multiply-accumulate), and NVIDIA tensor cores, which OpenCL C reaches only as inline PTX. */
+static void matrix_extensions(const dsa_cl_api *cl, cl_device_id d, const char *ext, char *out, size_t cap)
+{
+    static const char *names[] = {"cl_intel_subgroup_matrix_multiply_accumulate",
+                                  "cl_intel_subgroup_split_matrix_multiply_accumulate"};
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (has_extension(ext, names[i]))
+            snprintf(out + strlen(out), cap - strlen(out), "%s%s", out[0] ? ", " : "", names[i]);
+    cl_uint major = 0, minor = 0;
+    if (!out[0] && has_extension(ext, "cl_nv_device_attribute_query") &&
+        device_value(cl, d, CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV, &major, sizeof major) && major >= 7) {
+        device_value(cl, d, CL_DEVICE_COMPUTE_CAPABILITY_MINOR_NV, &minor, sizeof minor);
+        snprintf(out, cap, "tensor cores sm_%u%u (inline PTX only; not used)", major, minor);
+    }
+}
+
 /* Fills *info for one device. *listed is 0 (with why[] set) for a device that cannot run generated
  * kernels: marked unavailable, or without an OpenCL C compiler (embedded devices that only take
  * binaries), since every kernel here is compiled from source at run time. */
@@ -331,16 +349,26 @@ static void describe_device(const dsa_cl_api *cl, const char *platform_name, cl_
     /* 64-bit integers are mandatory in the full profile; the embedded profile announces them. */
     if ((profile && strstr(profile, "FULL_PROFILE")) || has_extension(ext, "cles_khr_int64"))
         caps |= DSA_CAP_INT64;
-    if (has_extension(ext, "cl_khr_integer_dot_product")) caps |= DSA_CAP_INT8_DOT;
-    /* Subgroup operations reachable from OpenCL C: the Khronos or Intel extension, or the 3.0
-     * optional feature. NVIDIA's warp is not listed here: its OpenCL C offers no subgroup ops. */
-    if (has_extension(ext, "cl_khr_subgroups") || has_extension(ext, "cl_intel_subgroups") ||
+    if (has_extension(ext, "cl_khr_integer_dot_product") || has_extension(ext, "cl_arm_integer_dot_product_int8"))
+        caps |= DSA_CAP_INT8_DOT;
+    info->subgroup_sizes = subgroup_widths(cl, d, ext);
+    /* NVIDIA's own platform compiles inline PTX (and offers no cl_khr_subgroups, no cl_khr_fp16 and
+     * no 3.0 subgroup feature, Hopper included): its warps are reached as PTX shuffles. */
+    if (strstr(platform_name ? platform_name : "", "NVIDIA") && has_extension(ext, "cl_nv_device_attribute_query"))
+        caps |= DSA_CAP_INLINE_PTX;
+    /* Subgroup operations the kernels can use: NVIDIA warps through inline PTX, or the Khronos
+     * builtins, which OpenCL C has from 2.0 on (cl_khr_subgroups, or Intel's extension) and in 3.0
+     * as the __opencl_c_subgroups feature; kernels using them are built with -cl-std=CL2.0 or
+     * CL3.0 accordingly (cl_backend.c). A 1.x device keeps the portable path. */
+    if (((caps & DSA_CAP_INLINE_PTX) && (info->subgroup_sizes & 32u)) ||
+        (major == 2 && (has_extension(ext, "cl_khr_subgroups") || has_extension(ext, "cl_intel_subgroups"))) ||
         (major >= 3 && has_c_feature(cl, d, "__opencl_c_subgroups")))
         caps |= DSA_CAP_SUBGROUPS;
     /* bf16, fp8 and matrix units have no portable OpenCL C exposure; the kernels decode those
-     * types by bit operations and multiply with scalar FMA, so none of these bits is claimed. */
+     * types by bit operations and multiply with scalar FMA, so none of these bits is claimed. The
+     * vendor matrix extensions present are named in matrix_units, for the record. */
     info->caps = caps;
-    info->subgroup_sizes = subgroup_widths(cl, d, ext);
+    matrix_extensions(cl, d, ext, info->matrix_units, sizeof info->matrix_units);
 
     if (has_extension(ext, "cl_khr_device_uuid")) {
         cl_uchar uuid[CL_UUID_SIZE_KHR];

@@ -72,7 +72,9 @@
     X(clSetUserEventStatus, cl_int, (cl_event, cl_int))                                                   \
     X(clGetEventInfo, cl_int, (cl_event, cl_event_info, size_t, void *, size_t *))                        \
     X(clGetKernelWorkGroupInfo, cl_int,                                                                   \
-      (cl_kernel, cl_device_id, cl_kernel_work_group_info, size_t, void *, size_t *))
+      (cl_kernel, cl_device_id, cl_kernel_work_group_info, size_t, void *, size_t *))                     \
+    X(clGetCommandQueueInfo, cl_int, (cl_command_queue, cl_command_queue_info, size_t, void *, size_t *)) \
+    X(clGetMemObjectInfo, cl_int, (cl_mem, cl_mem_info, size_t, void *, size_t *))
 
 /* The table: one member per entry point, named as in the OpenCL API (cl->clFinish(queue)). */
 typedef struct dsa_cl_api {

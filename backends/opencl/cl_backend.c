@@ -32,6 +32,7 @@ typedef struct cl_ctx {
     cl_event waits[64]; /* the application's events the next op waits for (retained) */
     int n_waits;
     cl_event last;      /* completion of the last op, until the application takes it */
+    cl_event tail;      /* the same event, kept until synchronize reads how the op ended */
 } cl_ctx;
 
 static void drop_events(cl_ctx *c)
@@ -43,12 +44,43 @@ static void drop_events(cl_ctx *c)
 static void set_last(cl_ctx *c, cl_event e)
 {
     if (c->last) c->cl->clReleaseEvent(c->last);
+    if (c->tail) c->cl->clReleaseEvent(c->tail);
     c->last = e;
+    c->tail = e;
+    if (e) c->cl->clRetainEvent(e);
 }
 
 static cl_ctx *impl(dsa_context *ctx) { return ctx->impl; }
 
 /* ---- context ---- */
+
+/* The application's queue must belong to its context and to the device, and run in order (a
+ * plan's launches depend on each other). Checked once here, so that a mismatch is a message
+ * rather than a driver error, or wrong results, in the middle of an op. A pointer that is no
+ * OpenCL object at all cannot be told apart: the ICD loader reads through it. */
+static dsa_status check_native_queue(const dsa_cl_api *cl, cl_context context, cl_command_queue queue,
+                                     cl_device_id device)
+{
+    cl_context owner = NULL;
+    cl_device_id on = NULL;
+    cl_command_queue_properties props = 0;
+    cl_int err = cl->clGetCommandQueueInfo(queue, CL_QUEUE_CONTEXT, sizeof owner, &owner, NULL);
+    if (err == CL_SUCCESS) err = cl->clGetCommandQueueInfo(queue, CL_QUEUE_DEVICE, sizeof on, &on, NULL);
+    if (err == CL_SUCCESS) err = cl->clGetCommandQueueInfo(queue, CL_QUEUE_PROPERTIES, sizeof props, &props, NULL);
+    if (err != CL_SUCCESS)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "context_create: native_queue is not a usable cl_command_queue: "
+                        "clGetCommandQueueInfo returned %s (%d)", dsa_cl_error_name(err), (int)err);
+    if (owner != context)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT,
+                        "context_create: native_queue belongs to another cl_context than native_context");
+    if (on != device)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "context_create: native_queue runs on another cl_device_id than "
+                        "%s", "native_device (or the selected device, when native_device is NULL)");
+    if (props & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "context_create: native_queue is out of order; ops need an "
+                        "in-order queue (their launches depend on each other)");
+    return DSA_SUCCESS;
+}
 
 static dsa_status cl_context_create(dsa_context *ctx, const dsa_context_desc *desc)
 {
@@ -72,6 +104,11 @@ static dsa_status cl_context_create(dsa_context *ctx, const dsa_context_desc *de
         }
         c->context = (cl_context)desc->native_context;
         c->queue = (cl_command_queue)desc->native_queue;
+        st = check_native_queue(cl, c->context, c->queue, c->device);
+        if (st != DSA_SUCCESS) {
+            free(c);
+            return st;
+        }
     } else {
         cl_int err;
         cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)platform, 0};
@@ -104,10 +141,21 @@ static void cl_context_destroy(dsa_context *ctx)
     free(c);
 }
 
+/* clFinish says the queue drained, not that its commands succeeded: a kernel the device aborted
+ * (lost device, out of resources) or one cancelled by a failed event it waited for ends with a
+ * negative status on its event, which is read here and returned with its CL name. */
 static dsa_status cl_synchronize(dsa_context *ctx)
 {
-    cl_int err = impl(ctx)->cl->clFinish(impl(ctx)->queue);
-    return err == CL_SUCCESS ? DSA_SUCCESS : dsa_cl_fail(err, "clFinish");
+    cl_ctx *c = impl(ctx);
+    cl_int err = c->cl->clFinish(c->queue);
+    if (err != CL_SUCCESS) return dsa_cl_fail(err, "clFinish");
+    if (!c->tail) return DSA_SUCCESS;
+    cl_int state = CL_COMPLETE;
+    err = c->cl->clGetEventInfo(c->tail, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof state, &state, NULL);
+    c->cl->clReleaseEvent(c->tail);
+    c->tail = NULL;
+    if (err != CL_SUCCESS) return dsa_cl_fail(err, "clGetEventInfo(CL_EVENT_COMMAND_EXECUTION_STATUS)");
+    return state < 0 ? dsa_cl_fail(state, "the last op's kernel (its event's execution status)") : DSA_SUCCESS;
 }
 
 /* ---- buffers: every transfer completes before it returns (api/dsa.h) ---- */
@@ -124,12 +172,30 @@ static dsa_status cl_buffer_alloc(dsa_context *ctx, uint64_t bytes, void **nativ
 
 static void cl_buffer_free(dsa_context *ctx, void *native) { impl(ctx)->cl->clReleaseMemObject((cl_mem)native); }
 
+/* A wrapped cl_mem must be a buffer of this context holding at least `bytes` (the views' bounds
+ * are checked against `bytes`); as for queues, a pointer that is no OpenCL object cannot be told. */
 static dsa_status cl_buffer_wrap(dsa_context *ctx, void *native, uint64_t bytes)
 {
-    (void)ctx;
-    (void)native;
-    (void)bytes;
-    return DSA_SUCCESS; /* a cl_mem of this context, spanning at least `bytes`: the caller's promise */
+    cl_ctx *c = impl(ctx);
+    cl_context owner = NULL;
+    cl_mem_object_type type = 0;
+    size_t size = 0;
+    cl_int err = c->cl->clGetMemObjectInfo((cl_mem)native, CL_MEM_CONTEXT, sizeof owner, &owner, NULL);
+    if (err == CL_SUCCESS) err = c->cl->clGetMemObjectInfo((cl_mem)native, CL_MEM_TYPE, sizeof type, &type, NULL);
+    if (err == CL_SUCCESS) err = c->cl->clGetMemObjectInfo((cl_mem)native, CL_MEM_SIZE, sizeof size, &size, NULL);
+    if (err != CL_SUCCESS)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "buffer_wrap: native is not a usable cl_mem: clGetMemObjectInfo "
+                        "returned %s (%d)", dsa_cl_error_name(err), (int)err);
+    if (owner != c->context)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "buffer_wrap: the cl_mem belongs to another cl_context than "
+                        "the context's");
+    if (type != CL_MEM_OBJECT_BUFFER)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "buffer_wrap: the cl_mem is not a buffer (CL_MEM_TYPE 0x%x)",
+                        (unsigned)type);
+    if ((uint64_t)size < bytes)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "buffer_wrap: bytes is %llu, but the cl_mem holds %llu",
+                        (unsigned long long)bytes, (unsigned long long)size);
+    return DSA_SUCCESS;
 }
 
 static dsa_status cl_buffer_write(dsa_context *ctx, void *native, uint64_t off, const void *src, uint64_t n)
@@ -171,20 +237,29 @@ static dsa_status cl_buffer_fill(dsa_context *ctx, void *native, uint64_t off, u
 static void cache_key(const dsa_launch *l, char *key, size_t n)
 {
     const dsa_spec *s = &l->spec;
-    snprintf(key, n, "%s b%d m%d n%d k%d h%d d%d sg%d mx%d st%d i%d o%d", l->kernel->name, s->block, s->tile_m,
-             s->tile_n, s->tile_k, s->heads, s->dim, s->subgroup, s->matrix, s->stages, (int)s->in_dtype,
-             (int)s->out_dtype);
+    snprintf(key, n, "%s b%d m%d n%d k%d h%d d%d sg%d mx%d st%d i%d o%d hf%d px%d", l->kernel->name, s->block,
+             s->tile_m, s->tile_n, s->tile_k, s->heads, s->dim, s->subgroup, s->matrix, s->stages, (int)s->in_dtype,
+             (int)s->out_dtype, s->half, s->ptx);
 }
 
-#define CL_OPTIONS "-cl-std=CL1.2"
+/* OpenCL C 1.2 everywhere, except for kernels using the Khronos subgroup builtins, which the
+ * language has from 2.0 on: those are built for the device's own version (2.x or 3.x, as
+ * cl_api.c found the builtins there). */
+static const char *cl_options(const dsa_context *ctx, const dsa_spec *spec)
+{
+    if (!spec->subgroup || spec->ptx) return "-cl-std=CL1.2";
+    int major = 1, minor = 0;
+    sscanf(ctx->info.runtime_version, "OpenCL %d.%d", &major, &minor);
+    return major >= 3 ? "-cl-std=CL3.0" : "-cl-std=CL2.0";
+}
 
 /* A program from the disk cache (DSA_CACHE_DIR) when this exact source was built before for this
  * device, driver and library version; otherwise built from source and its binary stored. */
 static dsa_status build_program(dsa_context *ctx, const char *name, const char *key, const char *source,
-                                cl_program *out)
+                                const char *options, cl_program *out)
 {
     cl_ctx *c = impl(ctx);
-    const char *parts[] = {"opencl", source, CL_OPTIONS, ctx->info.name, ctx->info.platform,
+    const char *parts[] = {"opencl", source, options, ctx->info.name, ctx->info.platform,
                            ctx->info.driver_version, ctx->info.runtime_version, dsa_version_string()};
     dsa_cache_key ck = dsa_cache_key_make(parts, (int)(sizeof parts / sizeof parts[0]));
     void *bin = NULL;
@@ -194,7 +269,7 @@ static dsa_status build_program(dsa_context *ctx, const char *name, const char *
         const unsigned char *b = bin;
         cl_program p = c->cl->clCreateProgramWithBinary(c->context, 1, &c->device, &size, &b, &bin_status, &err);
         if (err == CL_SUCCESS && bin_status == CL_SUCCESS)
-            err = c->cl->clBuildProgram(p, 1, &c->device, CL_OPTIONS, NULL, NULL);
+            err = c->cl->clBuildProgram(p, 1, &c->device, options, NULL, NULL);
         free(bin);
         if (err == CL_SUCCESS) {
             *out = p;
@@ -205,7 +280,7 @@ static dsa_status build_program(dsa_context *ctx, const char *name, const char *
                 dsa_cl_error_name(err));
     }
     dsa_log(DSA_LOG_INFO, "compile", "opencl: building %s for %s", key, ctx->info.name);
-    dsa_status st = dsa_cl_build(c->context, c->device, source, name, CL_OPTIONS, out);
+    dsa_status st = dsa_cl_build(c->context, c->device, source, name, options, out);
     if (st == DSA_SUCCESS && dsa_cache_enabled() && dsa_cl_program_binary(*out, c->device, &bin, &size) == DSA_SUCCESS) {
         dsa_cache_store(ck, "opencl-binary", bin, size);
         free(bin);
@@ -232,7 +307,8 @@ static dsa_status get_kernel(dsa_context *ctx, const dsa_launch *l, cached_kerne
     dsa_status st = dsa_kernel_signature(l->kernel, &l->spec, &k->sig);
     char *source = NULL;
     if (st == DSA_SUCCESS) st = dsa_generate(l->kernel, DSA_DIALECT_OPENCL, &l->spec, &source);
-    if (st == DSA_SUCCESS) st = build_program(ctx, l->kernel->name, key, source, &k->program);
+    if (st == DSA_SUCCESS)
+        st = build_program(ctx, l->kernel->name, key, source, cl_options(ctx, &l->spec), &k->program);
     free(source);
     if (st != DSA_SUCCESS) return st;
     cl_int err;

@@ -87,6 +87,15 @@ DEVICE_FN F32 dsa_pow2_reciprocal(F32 s) { return BITS_F32((254u - ((F32_BITS(s)
 #define STORE_OUT_F32(buf, i, v) ST(buf, i, (v))
 #endif
 
+/* ---- dialect-overridable helpers (owner: ocl) ----
+ * A dialect prelude (emitted before this file) may replace the block reductions and scans below
+ * (it then defines DSA_DIALECT_BLOCK_OPS and its own forms of both macros, with the same contract)
+ * and the fp8 decode (DSA_DIALECT_FP8_TO_F32 names its function, used from here on instead of
+ * dsa_fp8_to_f32). The OpenCL prelude does so where the specialization allows (subgroup, half). */
+#ifdef DSA_DIALECT_FP8_TO_F32
+#define dsa_fp8_to_f32 DSA_DIALECT_FP8_TO_F32
+#endif
+#ifndef DSA_DIALECT_BLOCK_OPS
 /* Block-wide reductions through a shared array of BLOCK floats (the portable path; BLOCK is a
  * power of two). Every thread gets the result. NaN-free inputs are the caller's job. */
 #define BLOCK_REDUCE_MAX_F32(red, v, result)                                                        \
@@ -115,6 +124,8 @@ DEVICE_FN F32 dsa_pow2_reciprocal(F32 s) { return BITS_F32((254u - ((F32_BITS(s)
     excl = arr[TID] - (v);                                                                          \
     total = arr[BLOCK - 1];                                                                         \
     BARRIER()
+#endif
+/* ---- end of the dialect-overridable helpers ---- */
 
 /* Top-k order (docs/ops.md section 2). dsa_order_key maps fp32 bits to a U32 whose unsigned order
  * is the contract's: every NaN lowest (0, which no number reaches), then -inf, numbers, +inf;
