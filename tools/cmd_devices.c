@@ -32,10 +32,10 @@ static const char *clip(const char *s, char *buf, size_t width)
  * dsa_spec_use_device, read back from the capabilities it uses). */
 static void print_opencl_paths(const dsa_device_info *d)
 {
-    const char *sg = !(d->caps & DSA_CAP_SUBGROUPS) ? "portable (shared memory)"
-                     : (d->caps & DSA_CAP_INLINE_PTX) ? "warp shuffles in inline PTX"
-                                                        : "cl_khr_subgroups builtins (OpenCL C 2.0+)";
-    printf("     kernels: block reductions and scans %s; fp8 decode %s\n", sg,
+    const char *sg = !(d->caps & DSA_CAP_SUBGROUPS) ? "through local memory (portable)"
+                     : (d->caps & DSA_CAP_INLINE_PTX) ? "by warp shuffles (inline PTX)"
+                                                        : "by subgroup builtins (built as OpenCL C 2.0+)";
+    printf("     kernels: block reductions and scans %s; fp8 decoded %s\n", sg,
            (d->caps & DSA_CAP_FP16) ? "through half (cl_khr_fp16)" : "by bit operations");
 }
 
