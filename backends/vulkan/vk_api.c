@@ -375,12 +375,14 @@ void dsa_vk_describe(const dsa_vk_api *api, VkPhysicalDevice pd, dsa_vk_device_d
     VkPhysicalDeviceDriverProperties drv = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
     VkPhysicalDeviceSubgroupSizeControlProperties scp = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES};
+    VkPhysicalDeviceFloatControlsProperties fc = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FLOAT_CONTROLS_PROPERTIES};
     void **tail = &p2.pNext;
     CHAIN(tail, sub);
     CHAIN(tail, id);
     CHAIN(tail, m3);
     if (has_drv) CHAIN(tail, drv);
     if (has_sc) CHAIN(tail, scp);
+    if (v12) CHAIN(tail, fc);
     api->vkGetPhysicalDeviceProperties2(pd, &p2);
 
     /* Features. */
@@ -418,6 +420,9 @@ void dsa_vk_describe(const dsa_vk_api *api, VkPhysicalDevice pd, dsa_vk_device_d
     d->int_dot = has_dot && dot.shaderIntegerDotProduct == VK_TRUE;
     d->bda = has_bda && bda.bufferDeviceAddress == VK_TRUE;
     d->timeline = has_tl && tl.timelineSemaphore == VK_TRUE;
+    /* Vulkan 1.2 only (float controls are core there): no extension to enable, also on an
+     * application's own device. Lavapipe reports false but keeps denormals anyway. */
+    d->denorm_preserve32 = v12 && fc.shaderDenormPreserveFloat32 == VK_TRUE;
     d->ext_bda = !v12 && d->bda;
     d->ext_timeline = !v12 && d->timeline;
     d->ext_8bit_storage = !v12 && d->storage8;
@@ -454,6 +459,70 @@ void dsa_vk_describe(const dsa_vk_api *api, VkPhysicalDevice pd, dsa_vk_device_d
             }
         free(q);
     }
+}
+
+/* ---- SPIR-V: keeping fp32 denormals ----------------------------------------------------------- */
+
+enum {
+    SPV_OP_EXTENSION = 10,
+    SPV_OP_ENTRY_POINT = 15,
+    SPV_OP_EXECUTION_MODE = 16,
+    SPV_OP_CAPABILITY = 17,
+    SPV_CAP_DENORM_PRESERVE = 4464,
+    SPV_MODE_DENORM_PRESERVE = 4459,
+    SPV_HEADER_WORDS = 5
+};
+
+/* OpExtension "SPV_KHR_float_controls": 22 characters and the NUL in 6 little-endian words. */
+static size_t float_controls_extension(uint32_t *w)
+{
+    static const char name[24] = "SPV_KHR_float_controls";
+    w[0] = (7u << 16) | SPV_OP_EXTENSION;
+    for (int i = 0; i < 6; i++)
+        w[1 + i] = (uint32_t)(uint8_t)name[4 * i] | (uint32_t)(uint8_t)name[4 * i + 1] << 8 |
+                   (uint32_t)(uint8_t)name[4 * i + 2] << 16 | (uint32_t)(uint8_t)name[4 * i + 3] << 24;
+    return 7;
+}
+
+dsa_status dsa_vk_spirv_preserve_denorms(const uint32_t *words, size_t count, uint32_t **out, size_t *out_count)
+{
+    /* Where the new instructions go, by the module's section order: the capability and the
+     * extension after the last OpCapability, the execution mode after the (one) OpEntryPoint. */
+    size_t after_caps = 0, after_entry = 0;
+    uint32_t entry_id = 0;
+    for (size_t i = SPV_HEADER_WORDS; i < count;) {
+        uint32_t n = words[i] >> 16, op = words[i] & 0xffffu;
+        if (n == 0 || i + n > count) break;
+        if (op == SPV_OP_CAPABILITY) after_caps = i + n;
+        if (op == SPV_OP_ENTRY_POINT && n >= 3) {
+            if (after_entry) return dsa_fail(DSA_ERROR_INTERNAL, "vulkan: SPIR-V module has more than one entry point");
+            after_entry = i + n;
+            entry_id = words[i + 2];
+        }
+        i += n;
+    }
+    if (count < SPV_HEADER_WORDS || !after_caps || after_entry <= after_caps)
+        return dsa_fail(DSA_ERROR_INTERNAL, "vulkan: SPIR-V module (%zu words) has no capability or entry point "
+                        "to add DenormPreserve to", count);
+    uint32_t *w = malloc((count + 13) * sizeof *w);
+    if (!w) return dsa_fail(DSA_ERROR_OUT_OF_MEMORY, "vulkan: out of host memory");
+    size_t n = 0;
+    memcpy(w, words, after_caps * sizeof *w);
+    n = after_caps;
+    w[n++] = (2u << 16) | SPV_OP_CAPABILITY;
+    w[n++] = SPV_CAP_DENORM_PRESERVE;
+    n += float_controls_extension(w + n);
+    memcpy(w + n, words + after_caps, (after_entry - after_caps) * sizeof *w);
+    n += after_entry - after_caps;
+    w[n++] = (4u << 16) | SPV_OP_EXECUTION_MODE;
+    w[n++] = entry_id;
+    w[n++] = SPV_MODE_DENORM_PRESERVE;
+    w[n++] = 32; /* the float width it applies to */
+    memcpy(w + n, words + after_entry, (count - after_entry) * sizeof *w);
+    n += count - after_entry;
+    *out = w;
+    *out_count = n;
+    return DSA_SUCCESS;
 }
 
 uint64_t dsa_vk_binding_limit(const dsa_vk_device_desc *d)
@@ -572,6 +641,7 @@ static void describe_features(const dsa_vk_device_desc *d, char *buf, size_t cap
     if (d->coop_matrix) add_word(buf, cap, "cooperative-matrix(%s)", d->coop_matrix_khr ? "KHR" : "NV");
     if (d->bda) add_word(buf, cap, "buffer-device-address");
     if (d->timeline) add_word(buf, cap, "timeline-semaphore");
+    if (d->denorm_preserve32) add_word(buf, cap, "denorm-preserve32");
     add_word(buf, cap, "max-binding=%llu", (unsigned long long)dsa_vk_binding_limit(d));
     add_word(buf, cap, "push-constants=%u", d->props.limits.maxPushConstantsSize);
 }

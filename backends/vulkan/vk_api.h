@@ -164,6 +164,7 @@ typedef struct dsa_vk_device_desc {
     int int_dot;                  /* shaderIntegerDotProduct */
     int bda;                      /* bufferDeviceAddress */
     int timeline;                 /* timelineSemaphore */
+    int denorm_preserve32;        /* shaderDenormPreserveFloat32 on a Vulkan 1.2 device (see below) */
     int coop_matrix;              /* VK_KHR_cooperative_matrix or VK_NV_cooperative_matrix offered */
     int coop_matrix_khr;          /* the KHR one (the one a dialect path would use) */
     int ext_8bit_storage, ext_float16_int8, ext_size_control, ext_int_dot; /* needed as extensions */
@@ -174,6 +175,14 @@ typedef struct dsa_vk_device_desc {
  * variable DSA_VULKAN_MAX_RANGE (bytes, >= 256, a multiple of 4) asks for less, so that the
  * device-address path for larger tensors is exercised on any device (tests, CI on lavapipe). */
 uint64_t dsa_vk_binding_limit(const dsa_vk_device_desc *d);
+
+/* Adds the DenormPreserve execution mode for 32-bit floats to a SPIR-V compute module (with its
+ * capability and SPV_KHR_float_controls), for devices that flush fp32 denormals unless asked not to
+ * (the NVIDIA driver does): the exact ops (dequantize_fp8, the cache readers) produce and consume
+ * fp32 denormals (SPEC.md: bit-exact), and a flush turns them into zeros. Only for a device with
+ * denorm_preserve32. *out is malloc'd (*out_count words); a module that cannot be parsed is
+ * DSA_ERROR_INTERNAL. */
+dsa_status dsa_vk_spirv_preserve_denorms(const uint32_t *words, size_t count, uint32_t **out, size_t *out_count);
 
 /* Fills *d for physical device pd. Never fails: what cannot be queried is reported as absent. */
 void dsa_vk_describe(const dsa_vk_api *api, VkPhysicalDevice pd, dsa_vk_device_desc *d);

@@ -1093,6 +1093,21 @@ static dsa_status create_pipeline(vk_ctx *c, const dsa_launch *l, vk_pipeline **
             return st;
         }
     }
+    /* Where the device flushes fp32 denormals by default, the module asks it to keep them (the
+     * exact ops depend on it; dsa_vk_spirv_preserve_denorms). Shipped and compiled modules alike. */
+    if (c->desc.denorm_preserve32) {
+        uint32_t *kept = NULL;
+        size_t n_kept = 0;
+        st = dsa_vk_spirv_preserve_denorms(shipped ? (const uint32_t *)shipped : words, n_words, &kept, &n_kept);
+        free(words);
+        if (st != DSA_SUCCESS) {
+            free(p);
+            return st;
+        }
+        words = kept;
+        n_words = n_kept;
+        shipped = NULL;
+    }
     VkShaderModuleCreateInfo mi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
     mi.codeSize = n_words * sizeof(uint32_t);
     mi.pCode = shipped ? (const uint32_t *)shipped : words;

@@ -48,6 +48,38 @@ int64_t TO_I64(float x) { return int64_t(x); }
 #define ISNAN(x) isnan(x)
 #define ISFINITE(x) (!isnan(x) && !isinf(x))
 #define SHARED_ATOMIC_ADD(arr, i, v) atomicAdd(arr[i], (v))
+/* e4m3 code times an fp32 scale, rounded once, with fp32 denormals kept (scale or product): Vulkan
+ * drivers may flush them (NVIDIA does, and reports no shaderDenormPreserveFloat32), which zeroed
+ * the exact dequantize/cache-read outputs. Where neither the scale (exponent field >= 10) nor the
+ * product (|code| >= 2^-9) can be subnormal the hardware multiplies; otherwise the product is
+ * formed in integers (4 x 24 significant bits fit in 32) and rounded to nearest even at the ulp
+ * U = max(msb exponent - 23, -149), which covers normal and subnormal results alike. */
+#define FP8_SCALE(code, sc) dsa_glsl_fp8_scale(code, sc)
+float dsa_glsl_fp8_scale(uint b, float s)
+{
+    uint sb = floatBitsToUint(s), es = (sb >> 23) & 255u, e = (b >> 3) & 15u, m = b & 7u;
+    uint ma = e == 0u ? m : (8u | m);
+    int ea = e == 0u ? -9 : int(e) - 10; /* |code| = ma * 2^ea */
+    if (es >= 10u || (e == 15u && m == 7u)) {
+        float a = ldexp(float(ma), ea);
+        if (e == 15u && m == 7u) a = uintBitsToFloat(0x7fc00000u);
+        return ((b & 128u) != 0u ? -a : a) * s;
+    }
+    uint sign = ((b << 24) ^ sb) & 0x80000000u;
+    uint p = ma * ((sb & 0x7fffffu) | (es != 0u ? 0x800000u : 0u));
+    if (p == 0u) return uintBitsToFloat(sign);
+    int ex = ea + max(int(es), 1) - 150; /* |product| = p * 2^ex, exactly */
+    int u = max(findMSB(p) + ex - 23, -149);
+    uint r;
+    if (ex >= u) {
+        r = p << uint(ex - u);
+    } else {
+        uint sh = uint(u - ex), rem = p & ((1u << sh) - 1u), hf = 1u << (sh - 1u);
+        r = p >> sh;
+        if (rem > hf || (rem == hf && (r & 1u) != 0u)) r++;
+    }
+    return uintBitsToFloat(sign | (uint(u + 150) << 23) + r - 0x800000u);
+}
 /* Matrix units: none yet; MATRIX=1 compiles the portable gemm of common.h. The place for
  * VK_KHR_cooperative_matrix is here, as cuda.h does it for mma.sync: under `#if MATRIX`, define
  * DSA_FRAG_MMA, the A-fragment layout (FRAG_A_*) and GEMM_NT / GEMM_NN with coopMatLoad (A from its
