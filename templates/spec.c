@@ -29,6 +29,41 @@ const dsa_spec_field *dsa_spec_fields(int *count)
     return fields;
 }
 
+int dsa_spec_equal(const dsa_spec *a, const dsa_spec *b)
+{
+    int n;
+    const dsa_spec_field *f = dsa_spec_fields(&n);
+    for (int i = 0; i < n; i++) {
+        size_t size = f[i].is_dtype ? sizeof(dsa_dtype) : sizeof(int);
+        if (memcmp((const char *)a + f[i].offset, (const char *)b + f[i].offset, size) != 0) return 0;
+    }
+    return 1;
+}
+
+void dsa_spec_format(const dsa_spec *spec, char *out, size_t cap)
+{
+    int n;
+    const dsa_spec_field *f = dsa_spec_fields(&n);
+    size_t used = 0;
+    if (cap == 0) return;
+    out[0] = '\0';
+    for (int i = 0; i < n && used + 1 < cap; i++) {
+        const char *base = (const char *)spec + f[i].offset;
+        int w;
+        if (f[i].is_dtype) {
+            dsa_dtype t;
+            memcpy(&t, base, sizeof t);
+            w = snprintf(out + used, cap - used, "%s%s=%s", i ? "," : "", f[i].name, dsa_dtype_name(t));
+        } else {
+            int v;
+            memcpy(&v, base, sizeof v);
+            w = snprintf(out + used, cap - used, "%s%s=%d", i ? "," : "", f[i].name, v);
+        }
+        if (w < 0) break;
+        used += (size_t)w;
+    }
+}
+
 static int parse_dtype(const char *v, dsa_dtype *out)
 {
     for (int t = DSA_BF16; t <= DSA_FP8_E4M3; t++) {

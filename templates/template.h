@@ -64,6 +64,11 @@ typedef struct dsa_spec_field {
     int is_dtype;
 } dsa_spec_field;
 const dsa_spec_field *dsa_spec_fields(int *count);
+/* 1 when every field of the field list is equal: the per-context kernel caches' key (a new field
+ * takes part without touching any backend). */
+int dsa_spec_equal(const dsa_spec *a, const dsa_spec *b);
+/* "block=256,tile_m=1,...,in_dtype=bf16": a specialization for messages, cut to fit cap bytes. */
+void dsa_spec_format(const dsa_spec *spec, char *out, size_t cap);
 /* Sets one field from text ("block", "128" or "in_dtype", "bf16"); DSA_ERROR_INVALID_ARGUMENT
  * names the field and the value when either is unknown. */
 dsa_status dsa_spec_set(dsa_spec *spec, const char *name, const char *value);

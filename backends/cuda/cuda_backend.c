@@ -496,54 +496,11 @@ static dsa_status cuda_buffer_fill(dsa_context *ctx, void *native, uint64_t off,
 
 /* ---- kernels: generate, compile, load, cache ---- */
 
-static int spec_equal(const dsa_spec *a, const dsa_spec *b)
-{
-    int n = 0;
-    const dsa_spec_field *f = dsa_spec_fields(&n);
-    for (int i = 0; i < n; i++) {
-        if (f[i].is_dtype) {
-            dsa_dtype x, y;
-            memcpy(&x, (const char *)a + f[i].offset, sizeof x);
-            memcpy(&y, (const char *)b + f[i].offset, sizeof y);
-            if (x != y) return 0;
-        } else {
-            int x, y;
-            memcpy(&x, (const char *)a + f[i].offset, sizeof x);
-            memcpy(&y, (const char *)b + f[i].offset, sizeof y);
-            if (x != y) return 0;
-        }
-    }
-    return 1;
-}
-
-/* "block=256,tile_m=1,...,in_dtype=bf16": the specialization, for messages. */
-static void spec_text(const dsa_spec *s, char *out, size_t cap)
-{
-    int n = 0;
-    const dsa_spec_field *f = dsa_spec_fields(&n);
-    size_t used = 0;
-    out[0] = '\0';
-    for (int i = 0; i < n && used + 1 < cap; i++) {
-        int w;
-        if (f[i].is_dtype) {
-            dsa_dtype t;
-            memcpy(&t, (const char *)s + f[i].offset, sizeof t);
-            w = snprintf(out + used, cap - used, "%s%s=%s", i ? "," : "", f[i].name, dsa_dtype_name(t));
-        } else {
-            int v;
-            memcpy(&v, (const char *)s + f[i].offset, sizeof v);
-            w = snprintf(out + used, cap - used, "%s%s=%d", i ? "," : "", f[i].name, v);
-        }
-        if (w < 0) break;
-        used += (size_t)w;
-    }
-}
-
 static cuda_kernel *find_kernel(cuda_ctx *c, const dsa_kernel_def *def, const dsa_spec *spec)
 {
     pthread_mutex_lock(&c->lock);
     cuda_kernel *k = c->kernels;
-    while (k && !(k->def == def && spec_equal(&k->spec, spec))) k = k->next;
+    while (k && !(k->def == def && dsa_spec_equal(&k->spec, spec))) k = k->next;
     pthread_mutex_unlock(&c->lock);
     return k;
 }
@@ -624,7 +581,7 @@ static dsa_status compile_kernel(dsa_context *ctx, const dsa_kernel_def *def, co
 {
     cuda_ctx *c = impl_of(ctx);
     char spec_str[384], prefix[640];
-    spec_text(spec, spec_str, sizeof spec_str);
+    dsa_spec_format(spec, spec_str, sizeof spec_str);
     snprintf(prefix, sizeof prefix, "cuda:%d: kernel %s [%s] for %s", ctx->info.index, def->name, spec_str, c->arch);
     double t0 = now_ms();
 
@@ -679,7 +636,7 @@ static dsa_status compile_kernel(dsa_context *ctx, const dsa_kernel_def *def, co
     /* Another thread may have compiled the same kernel meanwhile: keep the first. */
     pthread_mutex_lock(&c->lock);
     cuda_kernel *have = c->kernels;
-    while (have && !(have->def == def && spec_equal(&have->spec, spec))) have = have->next;
+    while (have && !(have->def == def && dsa_spec_equal(&have->spec, spec))) have = have->next;
     if (!have) {
         k->next = c->kernels;
         c->kernels = k;

@@ -404,45 +404,11 @@ static dsa_status hip_buffer_fill(dsa_context *ctx, void *native, uint64_t off, 
 
 /* ---- kernels: generate, compile, load, cache ---- */
 
-static int spec_equal(const dsa_spec *a, const dsa_spec *b)
-{
-    int n = 0;
-    const dsa_spec_field *f = dsa_spec_fields(&n);
-    for (int i = 0; i < n; i++) {
-        size_t size = f[i].is_dtype ? sizeof(dsa_dtype) : sizeof(int);
-        if (memcmp((const char *)a + f[i].offset, (const char *)b + f[i].offset, size) != 0) return 0;
-    }
-    return 1;
-}
-
-/* "block=256,...,in_dtype=bf16": the specialization, for messages. */
-static void spec_text(const dsa_spec *s, char *out, size_t cap)
-{
-    int n = 0;
-    const dsa_spec_field *f = dsa_spec_fields(&n);
-    size_t used = 0;
-    out[0] = '\0';
-    for (int i = 0; i < n && used + 1 < cap; i++) {
-        int w;
-        if (f[i].is_dtype) {
-            dsa_dtype t;
-            memcpy(&t, (const char *)s + f[i].offset, sizeof t);
-            w = snprintf(out + used, cap - used, "%s%s=%s", i ? "," : "", f[i].name, dsa_dtype_name(t));
-        } else {
-            int v;
-            memcpy(&v, (const char *)s + f[i].offset, sizeof v);
-            w = snprintf(out + used, cap - used, "%s%s=%d", i ? "," : "", f[i].name, v);
-        }
-        if (w < 0) break;
-        used += (size_t)w;
-    }
-}
-
 static hip_kernel *find_kernel(hip_ctx *c, const dsa_kernel_def *def, const dsa_spec *spec)
 {
     pthread_mutex_lock(&c->lock);
     hip_kernel *k = c->kernels;
-    while (k && !(k->def == def && spec_equal(&k->spec, spec))) k = k->next;
+    while (k && !(k->def == def && dsa_spec_equal(&k->spec, spec))) k = k->next;
     pthread_mutex_unlock(&c->lock);
     return k;
 }
@@ -503,7 +469,7 @@ static dsa_status compile_kernel(dsa_context *ctx, const dsa_kernel_def *def, co
     hip_ctx *c = impl_of(ctx);
     dsa_spec dev_spec = device_spec(c, spec);
     char spec_str[384], prefix[640];
-    spec_text(&dev_spec, spec_str, sizeof spec_str);
+    dsa_spec_format(&dev_spec, spec_str, sizeof spec_str);
     snprintf(prefix, sizeof prefix, "hip:%d: kernel %s [%s] for %s", ctx->info.index, def->name, spec_str, c->target);
     double t0 = now_ms();
 
@@ -536,7 +502,7 @@ static dsa_status compile_kernel(dsa_context *ctx, const dsa_kernel_def *def, co
     /* Another thread may have compiled the same kernel meanwhile: keep the first. */
     pthread_mutex_lock(&c->lock);
     hip_kernel *have = c->kernels;
-    while (have && !(have->def == def && spec_equal(&have->spec, spec))) have = have->next;
+    while (have && !(have->def == def && dsa_spec_equal(&have->spec, spec))) have = have->next;
     if (!have) {
         k->next = c->kernels;
         c->kernels = k;

@@ -984,29 +984,6 @@ static dsa_status vk_buffer_fill(dsa_context *ctx, void *native, uint64_t off, u
 
 /* ---- pipelines -------------------------------------------------------------------------------- */
 
-/* Every dsa_spec field takes part in the key, through the field list (a new field is included
- * without touching this file). */
-static int spec_equal(const dsa_spec *a, const dsa_spec *b)
-{
-    int n;
-    const dsa_spec_field *f = dsa_spec_fields(&n);
-    for (int i = 0; i < n; i++) {
-        const char *pa = (const char *)a + f[i].offset, *pb = (const char *)b + f[i].offset;
-        if (f[i].is_dtype) {
-            dsa_dtype x, y;
-            memcpy(&x, pa, sizeof x);
-            memcpy(&y, pb, sizeof y);
-            if (x != y) return 0;
-        } else {
-            int x, y;
-            memcpy(&x, pa, sizeof x);
-            memcpy(&y, pb, sizeof y);
-            if (x != y) return 0;
-        }
-    }
-    return 1;
-}
-
 /* The parameter block as the generator declares it (template.h, dsa_signature): the scalars in
  * order, then one int64 element offset per buffer, at sig.params_offset; push constants, or a
  * uniform block at binding n_buffers where it exceeds DSA_GLSL_PUSH_MAX. */
@@ -1193,7 +1170,7 @@ static dsa_status create_pipeline(vk_ctx *c, const dsa_launch *l, vk_pipeline **
 static dsa_status get_pipeline(vk_ctx *c, const dsa_launch *l, vk_pipeline **out)
 {
     for (vk_pipeline *p = c->pipelines; p; p = p->next)
-        if (strcmp(p->kernel->name, l->kernel->name) == 0 && spec_equal(&p->spec, &l->spec)) {
+        if (strcmp(p->kernel->name, l->kernel->name) == 0 && dsa_spec_equal(&p->spec, &l->spec)) {
             *out = p;
             return DSA_SUCCESS;
         }
