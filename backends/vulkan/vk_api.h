@@ -60,6 +60,7 @@ _Static_assert(sizeof(VkBuffer) == sizeof(void *), "the Vulkan backend needs 64-
     X(vkCreateFence)                                                                                      \
     X(vkDestroyFence)                                                                                     \
     X(vkWaitForFences)                                                                                    \
+    X(vkGetFenceStatus)                                                                                   \
     X(vkResetFences)                                                                                      \
     X(vkCreateBuffer)                                                                                     \
     X(vkDestroyBuffer)                                                                                    \
@@ -99,7 +100,8 @@ _Static_assert(sizeof(VkBuffer) == sizeof(void *), "the Vulkan backend needs 64-
  * X(name, extension name). Optional: NULL where neither is offered (the feature is then off). */
 #define DSA_VK_DEVICE_FUNCTIONS_1_2(X)                                                                    \
     X(vkGetBufferDeviceAddress, vkGetBufferDeviceAddressKHR)                                              \
-    X(vkGetSemaphoreCounterValue, vkGetSemaphoreCounterValueKHR)
+    X(vkGetSemaphoreCounterValue, vkGetSemaphoreCounterValueKHR)                                          \
+    X(vkWaitSemaphores, vkWaitSemaphoresKHR)
 
 #define DSA_VK_MEMBER(name) PFN_##name name;
 #define DSA_VK_MEMBER2(name, khr) PFN_##name name;
@@ -211,9 +213,27 @@ int dsa_vk_validation_active(void);
 dsa_cache_key dsa_vk_pipeline_cache_key(const dsa_vk_device_desc *d);
 const char *dsa_vk_pipeline_cache_check(const dsa_vk_device_desc *d, const void *data, size_t size);
 
-/* Runs a plan's launches on a Vulkan context (vk_backend.c) and waits for them: the path every op
- * takes after dsa_plan_build, open to tests of internals that launch kernels of their own. */
+/* Enqueues a plan's launches on a Vulkan context (vk_backend.c) without waiting for them (like every
+ * op: dsa_synchronize or a buffer read waits): the path every op takes after dsa_plan_build, open to
+ * tests of internals that launch kernels of their own. */
 struct dsa_plan;
 dsa_status dsa_vk_run_plan(dsa_context *ctx, const struct dsa_plan *plan);
+
+/* The context's submission ring (vk_backend.c), as tests look at it. Reading it waits for nothing:
+ * `done` polls the fences of the slots in flight. */
+typedef struct dsa_vk_ring_state {
+    int slots;            /* command buffers (with fence and descriptor pool) in the ring */
+    int in_flight;        /* submitted and not yet recycled */
+    int done;             /* of those, how many have signalled their fence by now */
+    uint64_t submits;     /* submissions so far (ops, copies, fills) */
+    uint64_t full_waits;  /* host waits of the enqueue path because every slot was in flight */
+    uint64_t drains;      /* waits for the whole ring (synchronize, host reads and writes, frees) */
+} dsa_vk_ring_state;
+dsa_status dsa_vk_ring_state_get(dsa_context *ctx, dsa_vk_ring_state *out);
+
+/* For tests of the error paths: the next call of `call` ("vkQueueSubmit", or "vkWaitForFences",
+ * which also stands for a fence poll) on this context returns `result` without reaching the
+ * driver. The work itself still runs; libdsa only believes it failed. */
+dsa_status dsa_vk_inject_failure(dsa_context *ctx, const char *call, VkResult result);
 
 #endif

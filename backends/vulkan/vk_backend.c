@@ -3,11 +3,15 @@
  * staged otherwise), and ops: core's launch plans (core/plan.h) run as compute pipelines generated
  * from the templates (GLSL 4.50 -> SPIR-V 1.3 with glslang, glsl_compile.h).
  *
- * This first version is synchronous: every op, copy and fill is recorded into the context's one
- * command buffer, submitted, and waited for on a fence before the call returns. That keeps buffer
- * reads and frees trivially ordered; asynchronous submission (a ring of command buffers, fences
- * waited for in synchronize) is later work, and so are persisting the VkPipelineCache and bindings
- * split over buffers larger than maxStorageBufferRange.
+ * Ops are asynchronous (DESIGN.md invariant 8: enqueueing never waits): each op's launches are
+ * recorded into one slot of a small ring (command buffer, fence, descriptor pool, uniform parameter
+ * slots, all made when the context is) and submitted; nothing waits for the fence until the host
+ * needs results (dsa_synchronize, buffer reads and writes, frees, context destroy) or every slot is
+ * in flight (back-pressure: the oldest is waited for). A slot is recycled only after its fence has
+ * signalled, so its descriptor sets and parameters outlive the submission. Submissions run in queue
+ * order, and each command buffer starts with a barrier from all earlier writes, so an op sees what
+ * the ops before it wrote. Copies and fills go through the same ring and are waited for (the API
+ * promises they complete before returning).
  *
  * Every entry point takes the context's lock (a VkQueue and a command pool need external
  * synchronization), so a context may be shared by threads. */
@@ -31,6 +35,7 @@
 #define MEM_STAGING 1
 #define MEM_UNIFORM 2
 #define MAX_WAITS 64                        /* application semaphores pending for the next op */
+#define RING_SLOTS 8                        /* submissions in flight at once (an op is one) */
 
 /* A buffer the backend allocated (wrapped buffers have no record: the application owns them). */
 typedef struct vk_mem {
@@ -56,6 +61,15 @@ typedef struct vk_pipeline {
     struct vk_pipeline *next;
 } vk_pipeline;
 
+/* One submission's resources, recycled only once its fence has signalled. Its launches' uniform
+ * parameters live in vk_ctx.params at this slot's range (params_offset). */
+typedef struct vk_slot {
+    VkCommandBuffer cmd;
+    VkFence fence;
+    VkDescriptorPool dpool; /* the descriptor sets of its launches, reset when the slot is taken */
+    int in_flight;          /* submitted; the fence has not been seen signalled */
+} vk_slot;
+
 typedef struct vk_ctx {
     const dsa_vk_api *api;
     dsa_vk_device_api d;
@@ -68,17 +82,22 @@ typedef struct vk_ctx {
     uint64_t max_range;  /* the largest storage-buffer binding (dsa_vk_binding_limit) */
     VkQueue queue;
     VkCommandPool pool;
-    VkCommandBuffer cmd;
-    VkFence fence;
-    VkDescriptorPool dpool;
+    vk_slot ring[RING_SLOTS];
+    int head;            /* the slot the next submission takes */
+    int in_flight;       /* slots submitted and not recycled: the ones before head */
+    vk_slot *cur;        /* the slot being recorded, or NULL */
+    uint64_t submits, full_waits, drains; /* counts for tests (dsa_vk_ring_state) */
+    VkResult inject_submit, inject_wait;  /* failures a test asked for (dsa_vk_inject_failure) */
+    dsa_status deferred;  /* a failure found where it could not be returned (a free), for the next call */
+    char deferred_msg[512];
     VkPipelineCache pcache;
     int pcache_dirty;    /* pipelines were created: the cache is saved when the context ends */
     int prefer_mapped;   /* allocate host-visible device-local memory (UMA, lavapipe, ReBAR) */
     vk_mem staging;      /* host-visible chunk for copies to and from unmapped buffers */
     vk_mem dummy;        /* bound where a launch has no buffer (an absent optional tensor) */
-    vk_mem params;       /* host-visible uniform buffer: one slot per launch of a plan, for kernels
-                            whose parameters exceed DSA_GLSL_PUSH_MAX (rewritten per plan: every plan
-                            is waited for before the next one is recorded) */
+    vk_mem params;       /* host-visible uniform buffer for kernels whose parameters exceed
+                            DSA_GLSL_PUSH_MAX: one block per launch of a plan, per ring slot (written
+                            only while that slot is not in flight) */
     uint64_t params_stride; /* bytes between slots: PUSH_MAX rounded to minUniformBufferOffsetAlignment */
     vk_mem *buckets[MEM_BUCKETS];
     vk_pipeline *pipelines;
@@ -106,11 +125,17 @@ static dsa_status vk_error(vk_ctx *c, VkResult r, const char *call)
     return dsa_vk_fail(r, call);
 }
 
-static dsa_status check_alive(const vk_ctx *c)
+/* A lost device, or a failure kept for the next call (defer), is reported here; the latter once. */
+static dsa_status check_alive(vk_ctx *c)
 {
     if (c->lost)
         return dsa_fail(DSA_ERROR_DEVICE_LOST, "vulkan: the device was lost (VK_ERROR_DEVICE_LOST) earlier in "
                         "this context; destroy it and create a new one");
+    if (c->deferred != DSA_SUCCESS) {
+        dsa_status st = dsa_fail(c->deferred, "%s (found earlier, while freeing a buffer)", c->deferred_msg);
+        c->deferred = DSA_SUCCESS;
+        return st;
+    }
     return DSA_SUCCESS;
 }
 
@@ -269,7 +294,116 @@ static dsa_status ensure_staging(vk_ctx *c, uint64_t want)
     return mem_create(c, chunk, MEM_STAGING, &c->staging);
 }
 
-/* ---- command submission ----------------------------------------------------------------------- */
+/* ---- the submission ring ---------------------------------------------------------------------- */
+
+static vk_slot *oldest(vk_ctx *c) { return &c->ring[(c->head + RING_SLOTS - c->in_flight) % RING_SLOTS]; }
+
+/* Where launch i of the plan recorded into slot s finds its uniform parameters in c->params. */
+static uint64_t params_offset(const vk_ctx *c, const vk_slot *s, int i)
+{
+    return ((uint64_t)(s - c->ring) * DSA_PLAN_MAX_LAUNCHES + (uint64_t)i) * c->params_stride;
+}
+
+/* A fence's state: VK_SUCCESS (signalled), VK_NOT_READY (a poll, !block) or an error; a failure a
+ * test injected (dsa_vk_inject_failure) comes first. */
+static VkResult fence_result(vk_ctx *c, VkFence f, int block)
+{
+    if (c->inject_wait != VK_SUCCESS) {
+        VkResult r = c->inject_wait;
+        c->inject_wait = VK_SUCCESS;
+        return r;
+    }
+    if (!block) return c->d.vkGetFenceStatus(c->device, f);
+    return c->d.vkWaitForFences(c->device, 1, &f, VK_TRUE, UINT64_MAX);
+}
+
+static VkResult queue_submit(vk_ctx *c, const VkSubmitInfo *si, VkFence fence)
+{
+    if (c->inject_submit != VK_SUCCESS) {
+        VkResult r = c->inject_submit;
+        c->inject_submit = VK_SUCCESS;
+        return r;
+    }
+    return c->d.vkQueueSubmit(c->queue, 1, si, fence);
+}
+
+/* Recycles the oldest slot in flight once its fence has signalled: waits for it where `block`, else
+ * only looks (*done stays 0 while it runs). A failed wait names the VkResult and leaves the slot in
+ * flight (the next wait tries again); VK_ERROR_DEVICE_LOST also marks the context lost. */
+static dsa_status retire_oldest(vk_ctx *c, int block, int *done)
+{
+    vk_slot *s = oldest(c);
+    VkResult r = fence_result(c, s->fence, block);
+    *done = 0;
+    if (r == VK_NOT_READY && !block) return DSA_SUCCESS;
+    if (r != VK_SUCCESS)
+        return vk_error(c, r, block ? "vkWaitForFences (an earlier op's fence)" : "vkGetFenceStatus (an earlier op's fence)");
+    r = c->d.vkResetFences(c->device, 1, &s->fence);
+    if (r != VK_SUCCESS) return vk_error(c, r, "vkResetFences");
+    s->in_flight = 0;
+    c->in_flight--;
+    *done = 1;
+    return DSA_SUCCESS;
+}
+
+/* Recycles, oldest first, the slots whose work has finished, waiting for nothing. This is also where
+ * the enqueue path learns of a lost device. */
+static dsa_status reap(vk_ctx *c)
+{
+    int done = 1;
+    dsa_status st = DSA_SUCCESS;
+    while (st == DSA_SUCCESS && done && c->in_flight) st = retire_oldest(c, 0, &done);
+    return st;
+}
+
+/* Waits for every submission: dsa_synchronize, and before the host reads or writes memory that
+ * earlier ops may use. */
+static dsa_status drain(vk_ctx *c)
+{
+    int done;
+    dsa_status st = DSA_SUCCESS;
+    if (c->in_flight) c->drains++;
+    while (st == DSA_SUCCESS && c->in_flight) st = retire_oldest(c, 1, &done);
+    return st;
+}
+
+/* A failure found where it cannot be returned (a free) is kept for the next call that can. */
+static void defer(vk_ctx *c, dsa_status st)
+{
+    if (st == DSA_SUCCESS || c->lost || c->deferred != DSA_SUCCESS) return;
+    c->deferred = st;
+    snprintf(c->deferred_msg, sizeof c->deferred_msg, "%s", dsa_last_error());
+}
+
+/* Before memory, or the context, goes away: every slot waited for whatever failed before (a lost
+ * device's fences return at once; injected failures are not consulted the second time). */
+static void settle(vk_ctx *c)
+{
+    defer(c, drain(c));
+    for (; c->in_flight > 0; c->in_flight--) {
+        vk_slot *s = oldest(c);
+        c->d.vkWaitForFences(c->device, 1, &s->fence, VK_TRUE, UINT64_MAX);
+        if (!c->lost) c->d.vkResetFences(c->device, 1, &s->fence);
+        s->in_flight = 0;
+    }
+}
+
+/* Takes the slot the next submission records into. The host waits only when every slot is in flight
+ * (back-pressure: it runs at most RING_SLOTS submissions ahead of the device), and then for the
+ * oldest alone. The slot's descriptor sets from its last use are done with: its pool is reset. */
+static dsa_status acquire(vk_ctx *c)
+{
+    dsa_status st = reap(c);
+    int done;
+    if (st == DSA_SUCCESS && c->in_flight == RING_SLOTS) {
+        c->full_waits++;
+        st = retire_oldest(c, 1, &done);
+    }
+    if (st != DSA_SUCCESS) return st;
+    c->cur = &c->ring[c->head];
+    c->d.vkResetDescriptorPool(c->device, c->cur->dpool, 0);
+    return DSA_SUCCESS;
+}
 
 static void memory_barrier(vk_ctx *c, VkPipelineStageFlags src, VkAccessFlags src_access, VkPipelineStageFlags dst,
                            VkAccessFlags dst_access)
@@ -277,16 +411,17 @@ static void memory_barrier(vk_ctx *c, VkPipelineStageFlags src, VkAccessFlags sr
     VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER};
     mb.srcAccessMask = src_access;
     mb.dstAccessMask = dst_access;
-    c->d.vkCmdPipelineBarrier(c->cmd, src, dst, 0, 1, &mb, 0, NULL, 0, NULL);
+    c->d.vkCmdPipelineBarrier(c->cur->cmd, src, dst, 0, 1, &mb, 0, NULL, 0, NULL);
 }
 
-/* Starts recording. Work of earlier submissions (on this queue, ours or the application's) is made
- * visible to this one's transfers and shaders. */
+/* Starts recording into the acquired slot. Work of earlier submissions on this queue (ours, still
+ * running or not, and the application's) is made visible to this one's transfers and shaders: a
+ * barrier's first scope includes everything earlier in submission order. */
 static dsa_status begin(vk_ctx *c)
 {
     VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
-    VkResult r = c->d.vkBeginCommandBuffer(c->cmd, &bi);
+    VkResult r = c->d.vkBeginCommandBuffer(c->cur->cmd, &bi); /* an implicit reset of its last use */
     if (r != VK_SUCCESS) return vk_error(c, r, "vkBeginCommandBuffer");
     c->recording = 1;
     memory_barrier(c, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, VK_ACCESS_MEMORY_WRITE_BIT,
@@ -295,87 +430,111 @@ static dsa_status begin(vk_ctx *c)
     return DSA_SUCCESS;
 }
 
-/* Ends, submits and waits (synchronous per call: see the file comment). Device writes are made
- * visible to the host before the fence signals, so mapped memory may be read right after. The
- * descriptor pool is reset: no set outlives its submission. */
-static dsa_status submit_and_wait_op(vk_ctx *c, int op)
+/* Abandons a recording after a failure. The slot stays free: its next use begins it anew. */
+static void abandon(vk_ctx *c)
 {
+    if (c->recording) {
+        c->d.vkEndCommandBuffer(c->cur->cmd);
+        c->recording = 0;
+    }
+    c->cur = NULL;
+}
+
+/* The semaphores of one submission: an op waits for the application's (dsa_context_wait_events) and
+ * signals the next value of our timeline, where there is one. */
+typedef struct submit_sync {
+    VkSemaphore wait[MAX_WAITS];
+    uint64_t wait_value[MAX_WAITS];
+    VkPipelineStageFlags stage[MAX_WAITS];
+    uint64_t signal_value;
+    VkTimelineSemaphoreSubmitInfo ts;
+} submit_sync;
+
+static void add_semaphores(vk_ctx *c, int op, submit_sync *y, VkSubmitInfo *si)
+{
+    int n_wait = op ? c->n_waits : 0, timeline = 0;
+    for (int i = 0; i < n_wait; i++) {
+        y->wait[i] = (VkSemaphore)c->waits[i].handle;
+        y->wait_value[i] = c->waits[i].value;
+        y->stage[i] = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+        timeline |= y->wait_value[i] != 0;
+    }
+    y->signal_value = c->timeline_value + 1;
+    int signal = op && c->timeline;
+    memset(&y->ts, 0, sizeof y->ts);
+    y->ts.sType = VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO;
+    si->waitSemaphoreCount = (uint32_t)n_wait;
+    si->pWaitSemaphores = y->wait;
+    si->pWaitDstStageMask = y->stage;
+    if (signal) {
+        si->signalSemaphoreCount = 1;
+        si->pSignalSemaphores = &c->timeline;
+        y->ts.signalSemaphoreValueCount = 1;
+        y->ts.pSignalSemaphoreValues = &y->signal_value;
+    }
+    if (timeline || signal) { /* values for binary semaphores are ignored */
+        y->ts.waitSemaphoreValueCount = (uint32_t)n_wait;
+        y->ts.pWaitSemaphoreValues = y->wait_value;
+        si->pNext = &y->ts;
+    }
+}
+
+/* Ends the recording and submits it with its slot's fence, waiting for nothing. Device writes are
+ * made visible to the host before the fence signals, so mapped memory may be read once it has. A
+ * failed submission is the caller's status; the slot stays free. */
+static dsa_status submit(vk_ctx *c, int op)
+{
+    vk_slot *s = c->cur;
     memory_barrier(c, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
                    VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT, VK_PIPELINE_STAGE_HOST_BIT,
                    VK_ACCESS_HOST_READ_BIT | VK_ACCESS_HOST_WRITE_BIT);
     c->recording = 0;
-    VkResult r = c->d.vkEndCommandBuffer(c->cmd);
-    dsa_status st = DSA_SUCCESS;
+    c->cur = NULL;
+    VkResult r = c->d.vkEndCommandBuffer(s->cmd);
     if (r != VK_SUCCESS) {
-        st = vk_error(c, r, "vkEndCommandBuffer");
-    } else {
-        VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO};
-        si.commandBufferCount = 1;
-        si.pCommandBuffers = &c->cmd;
-        /* An op waits for the application's semaphores and signals our timeline. */
-        VkSemaphore wait[MAX_WAITS];
-        uint64_t wait_value[MAX_WAITS];
-        VkPipelineStageFlags stage[MAX_WAITS];
-        int n_wait = op ? c->n_waits : 0, timeline = 0;
-        for (int i = 0; i < n_wait; i++) {
-            wait[i] = (VkSemaphore)c->waits[i].handle;
-            wait_value[i] = c->waits[i].value;
-            stage[i] = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
-            timeline |= wait_value[i] != 0;
-        }
-        uint64_t signal_value = c->timeline_value + 1;
-        int signal = op && c->timeline;
-        VkTimelineSemaphoreSubmitInfo ts = {.sType = VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO};
-        si.waitSemaphoreCount = (uint32_t)n_wait;
-        si.pWaitSemaphores = wait;
-        si.pWaitDstStageMask = stage;
-        if (signal) {
-            si.signalSemaphoreCount = 1;
-            si.pSignalSemaphores = &c->timeline;
-            ts.signalSemaphoreValueCount = 1;
-            ts.pSignalSemaphoreValues = &signal_value;
-        }
-        if (timeline || signal) { /* values for binary semaphores are ignored */
-            ts.waitSemaphoreValueCount = (uint32_t)n_wait;
-            ts.pWaitSemaphoreValues = wait_value;
-            si.pNext = &ts;
-        }
-        r = c->d.vkQueueSubmit(c->queue, 1, &si, c->fence);
-        if (op) c->n_waits = 0; /* waited for, or the op failed: either way they are spent */
-        if (r == VK_SUCCESS && op) c->op_untaken = 1;
-        if (r == VK_SUCCESS && signal) c->untaken = c->timeline_value = signal_value;
-        if (r != VK_SUCCESS) {
-            st = vk_error(c, r, "vkQueueSubmit");
-        } else {
-            r = c->d.vkWaitForFences(c->device, 1, &c->fence, VK_TRUE, UINT64_MAX);
-            if (r != VK_SUCCESS) st = vk_error(c, r, "vkWaitForFences");
-            VkResult rr = c->d.vkResetFences(c->device, 1, &c->fence);
-            if (st == DSA_SUCCESS && rr != VK_SUCCESS) st = vk_error(c, rr, "vkResetFences");
-        }
+        if (op) c->n_waits = 0; /* the op failed: its semaphores are spent */
+        return vk_error(c, r, "vkEndCommandBuffer");
     }
-    if (!c->lost) c->d.vkResetDescriptorPool(c->device, c->dpool, 0);
+    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO};
+    si.commandBufferCount = 1;
+    si.pCommandBuffers = &s->cmd;
+    submit_sync y;
+    add_semaphores(c, op, &y, &si);
+    r = queue_submit(c, &si, s->fence);
+    if (op) c->n_waits = 0; /* waited for, or the op failed: either way they are spent */
+    if (r != VK_SUCCESS) return vk_error(c, r, "vkQueueSubmit");
+    if (op) c->op_untaken = 1;
+    if (si.signalSemaphoreCount) c->untaken = c->timeline_value = y.signal_value;
+    s->in_flight = 1;
+    c->in_flight++;
+    c->head = (c->head + 1) % RING_SLOTS;
+    c->submits++;
+    return DSA_SUCCESS;
+}
+
+/* Copies and fills: recorded after begin_transfer, then submitted and waited for (the API promises
+ * them complete on return; staging is reused at once). */
+static dsa_status begin_transfer(vk_ctx *c)
+{
+    dsa_status st = acquire(c);
+    if (st == DSA_SUCCESS) st = begin(c);
+    if (st != DSA_SUCCESS) abandon(c);
     return st;
 }
 
-static dsa_status submit_and_wait(vk_ctx *c) { return submit_and_wait_op(c, 0); }
-
-/* Abandons a recording after a failure (the next begin resets the command buffer). */
-static void abandon(vk_ctx *c)
+static dsa_status finish_transfer(vk_ctx *c)
 {
-    if (c->recording) {
-        c->d.vkEndCommandBuffer(c->cmd);
-        c->recording = 0;
-    }
-    if (!c->lost) c->d.vkResetDescriptorPool(c->device, c->dpool, 0);
+    dsa_status st = submit(c, 0);
+    return st == DSA_SUCCESS ? drain(c) : st;
 }
 
 static dsa_status copy_now(vk_ctx *c, VkBuffer dst, uint64_t doff, VkBuffer src, uint64_t soff, uint64_t n)
 {
-    dsa_status st = begin(c);
+    dsa_status st = begin_transfer(c);
     if (st != DSA_SUCCESS) return st;
     VkBufferCopy region = {soff, doff, n};
-    c->d.vkCmdCopyBuffer(c->cmd, src, dst, 1, &region);
-    return submit_and_wait(c);
+    c->d.vkCmdCopyBuffer(c->cur->cmd, src, dst, 1, &region);
+    return finish_transfer(c);
 }
 
 /* ---- the persisted pipeline cache -------------------------------------------------------------- */
@@ -472,10 +631,26 @@ static void pipeline_cache_save(vk_ctx *c)
 
 /* ---- context ---------------------------------------------------------------------------------- */
 
+/* On the application's device only our own work is waited for (its queue may hold its work too):
+ * the ring's fences, and the timeline's last signal (which may come from an empty batch). */
+static void wait_own_work(vk_ctx *c)
+{
+    settle(c);
+    if (c->own_device) {
+        c->d.vkDeviceWaitIdle(c->device);
+    } else if (c->timeline && c->timeline_value && c->d.vkWaitSemaphores) {
+        VkSemaphoreWaitInfo wi = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO};
+        wi.semaphoreCount = 1;
+        wi.pSemaphores = &c->timeline;
+        wi.pValues = &c->timeline_value;
+        c->d.vkWaitSemaphores(c->device, &wi, UINT64_MAX);
+    }
+}
+
 static void ctx_free(vk_ctx *c)
 {
     if (c->device) {
-        if (c->own_device) c->d.vkDeviceWaitIdle(c->device);
+        wait_own_work(c);
         for (vk_pipeline *p = c->pipelines, *next; p; p = next) {
             next = p->next;
             if (p->pipeline) c->d.vkDestroyPipeline(c->device, p->pipeline, NULL);
@@ -496,9 +671,11 @@ static void ctx_free(vk_ctx *c)
         pipeline_cache_save(c);
         if (c->timeline) c->d.vkDestroySemaphore(c->device, c->timeline, NULL);
         if (c->pcache) c->d.vkDestroyPipelineCache(c->device, c->pcache, NULL);
-        if (c->dpool) c->d.vkDestroyDescriptorPool(c->device, c->dpool, NULL);
-        if (c->fence) c->d.vkDestroyFence(c->device, c->fence, NULL);
-        if (c->pool) c->d.vkDestroyCommandPool(c->device, c->pool, NULL); /* frees c->cmd */
+        for (int i = 0; i < RING_SLOTS; i++) {
+            if (c->ring[i].dpool) c->d.vkDestroyDescriptorPool(c->device, c->ring[i].dpool, NULL);
+            if (c->ring[i].fence) c->d.vkDestroyFence(c->device, c->ring[i].fence, NULL);
+        }
+        if (c->pool) c->d.vkDestroyCommandPool(c->device, c->pool, NULL); /* frees the ring's buffers */
         if (c->own_device) c->d.vkDestroyDevice(c->device, NULL);
     }
     pthread_mutex_destroy(&c->lock);
@@ -574,6 +751,49 @@ static dsa_status create_device(vk_ctx *c)
     c->full_subgroups = d->full_subgroups;
     c->bda = d->bda;
     return DSA_SUCCESS;
+}
+
+/* The command pool and the ring's slots: a command buffer, a fence and a descriptor pool each, the
+ * pool enough for every launch of one plan. *call names what failed. */
+static VkResult ring_create(vk_ctx *c, const char **call)
+{
+    VkCommandPoolCreateInfo pi = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+    pi.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
+    pi.queueFamilyIndex = c->desc.queue_family;
+    *call = "vkCreateCommandPool";
+    VkResult r = c->d.vkCreateCommandPool(c->device, &pi, NULL, &c->pool);
+    if (r != VK_SUCCESS) {
+        c->pool = VK_NULL_HANDLE;
+        return r;
+    }
+    VkCommandBuffer cmd[RING_SLOTS];
+    VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+    ai.commandPool = c->pool;
+    ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+    ai.commandBufferCount = RING_SLOTS;
+    *call = "vkAllocateCommandBuffers";
+    r = c->d.vkAllocateCommandBuffers(c->device, &ai, cmd);
+    VkDescriptorPoolSize size[2] = {{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, DSA_PLAN_MAX_LAUNCHES * DSA_MAX_KERNEL_ARGS},
+                                    {VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER, DSA_PLAN_MAX_LAUNCHES}};
+    VkDescriptorPoolCreateInfo di = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
+    di.maxSets = DSA_PLAN_MAX_LAUNCHES;
+    di.poolSizeCount = 2;
+    di.pPoolSizes = size;
+    VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    for (int i = 0; r == VK_SUCCESS && i < RING_SLOTS; i++) {
+        vk_slot *s = &c->ring[i];
+        s->cmd = cmd[i];
+        *call = "vkCreateFence";
+        r = c->d.vkCreateFence(c->device, &fi, NULL, &s->fence);
+        if (r != VK_SUCCESS) {
+            s->fence = VK_NULL_HANDLE;
+            break;
+        }
+        *call = "vkCreateDescriptorPool";
+        r = c->d.vkCreateDescriptorPool(c->device, &di, NULL, &s->dpool);
+        if (r != VK_SUCCESS) s->dpool = VK_NULL_HANDLE;
+    }
+    return r;
 }
 
 static dsa_status vk_context_create(dsa_context *ctx, const dsa_context_desc *desc)
@@ -657,40 +877,8 @@ static dsa_status vk_context_create(dsa_context *ctx, const dsa_context_desc *de
     const char *staging_env = getenv("DSA_VULKAN_STAGING");
     if (staging_env && strcmp(staging_env, "1") == 0) c->prefer_mapped = 0;
 
-    VkResult r;
-    VkCommandPoolCreateInfo pi = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
-    pi.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
-    pi.queueFamilyIndex = c->desc.queue_family;
-    const char *call = "vkCreateCommandPool";
-    r = c->d.vkCreateCommandPool(c->device, &pi, NULL, &c->pool);
-    if (r == VK_SUCCESS) {
-        VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-        ai.commandPool = c->pool;
-        ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-        ai.commandBufferCount = 1;
-        call = "vkAllocateCommandBuffers";
-        r = c->d.vkAllocateCommandBuffers(c->device, &ai, &c->cmd);
-    } else {
-        c->pool = VK_NULL_HANDLE;
-    }
-    if (r == VK_SUCCESS) {
-        VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-        call = "vkCreateFence";
-        r = c->d.vkCreateFence(c->device, &fi, NULL, &c->fence);
-        if (r != VK_SUCCESS) c->fence = VK_NULL_HANDLE;
-    }
-    if (r == VK_SUCCESS) {
-        /* Enough for every launch of one plan: the pool is reset after each submission. */
-        VkDescriptorPoolSize size[2] = {{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, DSA_PLAN_MAX_LAUNCHES * DSA_MAX_KERNEL_ARGS},
-                                        {VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER, DSA_PLAN_MAX_LAUNCHES}};
-        VkDescriptorPoolCreateInfo di = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
-        di.maxSets = DSA_PLAN_MAX_LAUNCHES;
-        di.poolSizeCount = 2;
-        di.pPoolSizes = size;
-        call = "vkCreateDescriptorPool";
-        r = c->d.vkCreateDescriptorPool(c->device, &di, NULL, &c->dpool);
-        if (r != VK_SUCCESS) c->dpool = VK_NULL_HANDLE;
-    }
+    const char *call = NULL;
+    VkResult r = ring_create(c, &call);
     if (r == VK_SUCCESS) {
         call = "vkCreatePipelineCache";
         r = pipeline_cache_open(c);
@@ -707,7 +895,7 @@ static dsa_status vk_context_create(dsa_context *ctx, const dsa_context_desc *de
         uint64_t align = c->desc.props.limits.minUniformBufferOffsetAlignment;
         if (align == 0) align = 1;
         c->params_stride = (PUSH_MAX + align - 1) / align * align;
-        st = mem_create(c, c->params_stride * DSA_PLAN_MAX_LAUNCHES, MEM_UNIFORM, &c->params);
+        st = mem_create(c, c->params_stride * DSA_PLAN_MAX_LAUNCHES * RING_SLOTS, MEM_UNIFORM, &c->params);
     }
     if (st != DSA_SUCCESS) {
         ctx_free(c);
@@ -810,12 +998,14 @@ static void vk_context_destroy(dsa_context *ctx)
     ctx->impl = NULL;
 }
 
+/* Waits for every submission in the ring; reports a wait that failed (naming its VkResult), a lost
+ * device, or a failure kept from a free. */
 static dsa_status vk_synchronize(dsa_context *ctx)
 {
-    /* Every call waits for its own work before returning; only a lost device remains to report. */
     vk_ctx *c = ctx_of(ctx);
     pthread_mutex_lock(&c->lock);
-    dsa_status st = check_alive(c);
+    dsa_status st = drain(c);
+    if (st == DSA_SUCCESS) st = check_alive(c);
     pthread_mutex_unlock(&c->lock);
     return st;
 }
@@ -850,12 +1040,13 @@ static void vk_buffer_free(dsa_context *ctx, void *native)
     vk_ctx *c = ctx_of(ctx);
     if (!native) return;
     pthread_mutex_lock(&c->lock);
+    settle(c); /* core synchronized already; this also covers a synchronize that failed */
     VkBuffer buf = (VkBuffer)native;
     for (vk_mem **p = &c->buckets[bucket_of(buf)]; *p; p = &(*p)->next) {
         if ((*p)->buffer == buf) {
             vk_mem *m = *p;
             *p = m->next;
-            mem_destroy(c, m); /* every submission was waited for: the device no longer uses it */
+            mem_destroy(c, m); /* every submission is done: the device no longer uses it */
             free(m);
             break;
         }
@@ -874,7 +1065,9 @@ static dsa_status vk_buffer_wrap(dsa_context *ctx, void *native, uint64_t bytes)
     return DSA_SUCCESS;
 }
 
-/* Writes through the staging chunk (for unmapped and wrapped buffers). Lock held. */
+/* Writes through the staging chunk (for unmapped and wrapped buffers). Lock held. The copy is queued
+ * after earlier ops (begin's barrier orders it after their reads) and waited for, so staging is free
+ * again on return. */
 static dsa_status staged_write(vk_ctx *c, VkBuffer dst, uint64_t off, const void *src, uint64_t n)
 {
     dsa_status st = ensure_staging(c, n);
@@ -890,12 +1083,14 @@ static dsa_status staged_write(vk_ctx *c, VkBuffer dst, uint64_t off, const void
     return st;
 }
 
+/* The host writes mapped memory itself, after the ops in flight (which may read it) are done. */
 static dsa_status write_locked(vk_ctx *c, VkBuffer dst, uint64_t off, const void *src, uint64_t n)
 {
     vk_mem *m = find_mem(c, dst);
     if (m && m->mapped) {
-        memcpy((char *)m->mapped + off, src, (size_t)n);
-        return DSA_SUCCESS;
+        dsa_status st = drain(c);
+        if (st == DSA_SUCCESS) memcpy((char *)m->mapped + off, src, (size_t)n);
+        return st;
     }
     return staged_write(c, dst, off, src, n);
 }
@@ -917,8 +1112,9 @@ static dsa_status vk_buffer_read(dsa_context *ctx, void *native, uint64_t off, v
     dsa_status st = check_alive(c);
     VkBuffer src = (VkBuffer)native;
     vk_mem *m = st == DSA_SUCCESS ? find_mem(c, src) : NULL;
-    if (m && m->mapped) {
-        memcpy(dst, (const char *)m->mapped + off, (size_t)n);
+    if (m && m->mapped) { /* after the ops that may write it */
+        st = drain(c);
+        if (st == DSA_SUCCESS) memcpy(dst, (const char *)m->mapped + off, (size_t)n);
     } else if (st == DSA_SUCCESS) {
         st = ensure_staging(c, n);
         char *p = dst;
@@ -942,9 +1138,10 @@ static dsa_status vk_buffer_copy(dsa_context *ctx, void *dst, uint64_t doff, voi
     dsa_status st = check_alive(c);
     if (st == DSA_SUCCESS) {
         vk_mem *md = find_mem(c, (VkBuffer)dst), *ms = find_mem(c, (VkBuffer)src);
-        if (md && md->mapped && ms && ms->mapped) /* core refuses overlapping ranges */
-            memcpy((char *)md->mapped + doff, (const char *)ms->mapped + soff, (size_t)n);
-        else
+        if (md && md->mapped && ms && ms->mapped) { /* core refuses overlapping ranges */
+            st = drain(c);
+            if (st == DSA_SUCCESS) memcpy((char *)md->mapped + doff, (const char *)ms->mapped + soff, (size_t)n);
+        } else
             st = copy_now(c, (VkBuffer)dst, doff, (VkBuffer)src, soff, n);
     }
     pthread_mutex_unlock(&c->lock);
@@ -959,7 +1156,8 @@ static dsa_status vk_buffer_fill(dsa_context *ctx, void *native, uint64_t off, u
     VkBuffer buf = (VkBuffer)native;
     vk_mem *m = st == DSA_SUCCESS ? find_mem(c, buf) : NULL;
     if (m && m->mapped) {
-        memset((char *)m->mapped + off, byte, (size_t)n);
+        st = drain(c);
+        if (st == DSA_SUCCESS) memset((char *)m->mapped + off, byte, (size_t)n);
     } else if (st == DSA_SUCCESS) {
         /* vkCmdFillBuffer writes whole 4-byte words at 4-byte offsets: the unaligned head and tail
          * (at most 3 bytes each) are written through staging. */
@@ -970,10 +1168,10 @@ static dsa_status vk_buffer_fill(dsa_context *ctx, void *native, uint64_t off, u
         memset(edge, byte, sizeof edge);
         if (head) st = staged_write(c, buf, off, edge, head);
         if (st == DSA_SUCCESS && body) {
-            st = begin(c);
+            st = begin_transfer(c);
             if (st == DSA_SUCCESS) {
-                c->d.vkCmdFillBuffer(c->cmd, buf, off + head, body, 0x01010101u * byte);
-                st = submit_and_wait(c);
+                c->d.vkCmdFillBuffer(c->cur->cmd, buf, off + head, body, 0x01010101u * byte);
+                st = finish_transfer(c);
             }
         }
         if (st == DSA_SUCCESS && tail) st = staged_write(c, buf, off + head + body, edge, tail);
@@ -1185,7 +1383,7 @@ static dsa_status get_pipeline(vk_ctx *c, const dsa_launch *l, vk_pipeline **out
 
 /* ---- ops -------------------------------------------------------------------------------------- */
 
-static dsa_status check_runnable(const vk_ctx *c, dsa_op op)
+static dsa_status check_runnable(vk_ctx *c, dsa_op op)
 {
     dsa_status st = check_alive(c);
     if (st != DSA_SUCCESS) return st;
@@ -1200,6 +1398,33 @@ static dsa_status vk_workspace_size(dsa_context *ctx, dsa_op op, const void *arg
     return dsa_plan_workspace(&ctx->info, op, args, bytes);
 }
 
+static dsa_status choose_addressing(const vk_ctx *c, const dsa_launch *l, int *addr);
+
+/* Whether a launch being prepared may run with its buffers by device address (spec addr=1): where
+ * a buffer it was given is larger than a binding, or where a buffer is unknown (a shape class has
+ * NULL buffers) and the context could allocate one that large. */
+static int may_need_addresses(const vk_ctx *c, const dsa_launch *l)
+{
+    if (!c->bda) return 0;
+    int addr = 0;
+    if (choose_addressing(c, l, &addr) == DSA_SUCCESS && addr) return 1;
+    int unknown = 0;
+    for (int b = 0; b < l->n_buffers; b++) unknown |= l->buffers[b].buffer == NULL;
+    return unknown && (!c->desc.max_allocation || c->desc.max_allocation > c->max_range);
+}
+
+/* The pipelines a launch may need, so that enqueueing it compiles nothing: the bindings form, and
+ * the device-address form where it may be needed. */
+static dsa_status prepare_launch(vk_ctx *c, const dsa_launch *l)
+{
+    vk_pipeline *p;
+    dsa_status st = get_pipeline(c, l, &p);
+    if (st != DSA_SUCCESS || !may_need_addresses(c, l)) return st;
+    dsa_launch by_address = *l;
+    by_address.spec.addr = 1;
+    return get_pipeline(c, &by_address, &p);
+}
+
 static dsa_status vk_prepare(dsa_context *ctx, dsa_op op, const void *args)
 {
     vk_ctx *c = ctx_of(ctx);
@@ -1212,10 +1437,7 @@ static dsa_status vk_prepare(dsa_context *ctx, dsa_op op, const void *args)
         dsa_workspace ws = {ctx->own_ws, 0, ctx->own_ws ? ctx->own_ws->size : 0};
         st = dsa_plan_build(&ctx->info, op, args, &ws, &plan);
     }
-    for (int i = 0; st == DSA_SUCCESS && i < plan.n; i++) {
-        vk_pipeline *p;
-        st = get_pipeline(c, &plan.launch[i], &p);
-    }
+    for (int i = 0; st == DSA_SUCCESS && i < plan.n; i++) st = prepare_launch(c, &plan.launch[i]);
     pthread_mutex_unlock(&c->lock);
     return st;
 }
@@ -1280,19 +1502,15 @@ static dsa_status choose_addressing(const vk_ctx *c, const dsa_launch *l, int *a
     return DSA_SUCCESS;
 }
 
-/* Runs a plan's launches in order and waits for them. Lock held. */
-static dsa_status run_plan(vk_ctx *c, const dsa_plan *given)
+/* Everything about a plan that can fail, settled before a slot is taken: each launch's addressing
+ * (local->launch[i].spec.addr), pipeline, arguments and grid limits. */
+static dsa_status check_plan(vk_ctx *c, dsa_plan *local, vk_pipeline **pipe)
 {
-    dsa_status st = DSA_SUCCESS;
-    if (given->n == 0) return st; /* nothing to do (an empty op) */
-    /* Everything that can fail is settled before recording: addressing, pipelines, limits. */
-    dsa_plan local = *given; /* launches whose tensors exceed a binding get spec addr=1 */
-    const dsa_plan *plan = &local;
     const VkPhysicalDeviceLimits *lim = &c->desc.props.limits;
-    vk_pipeline *pipe[DSA_PLAN_MAX_LAUNCHES];
-    for (int i = 0; st == DSA_SUCCESS && i < plan->n; i++) {
-        const dsa_launch *l = &plan->launch[i];
-        st = choose_addressing(c, l, &local.launch[i].spec.addr);
+    dsa_status st = DSA_SUCCESS;
+    for (int i = 0; st == DSA_SUCCESS && i < local->n; i++) {
+        const dsa_launch *l = &local->launch[i];
+        st = choose_addressing(c, l, &local->launch[i].spec.addr);
         if (st == DSA_SUCCESS) st = get_pipeline(c, l, &pipe[i]);
         if (st != DSA_SUCCESS) break;
         if (l->n_buffers != pipe[i]->sig.n_buffers || l->n_scalars != pipe[i]->sig.n_scalars)
@@ -1304,73 +1522,94 @@ static dsa_status run_plan(vk_ctx *c, const dsa_plan *given)
                 st = dsa_fail(DSA_ERROR_UNSUPPORTED, "%s: grid[%d] is %u blocks, %s allows %u", l->kernel->name, a,
                               l->grid[a], c->desc.props.deviceName, lim->maxComputeWorkGroupCount[a]);
     }
-    if (st != DSA_SUCCESS) return st;
+    return st;
+}
 
-    /* One descriptor set per launch; every buffer bound whole at offset 0 (views' offsets travel as
-     * parameters); launch i's uniform parameters, where it has them, in slot i of c->params. */
-    VkDescriptorSet sets[DSA_PLAN_MAX_LAUNCHES];
-    for (int i = 0; st == DSA_SUCCESS && i < plan->n; i++) {
-        const dsa_launch *l = &plan->launch[i];
-        VkDescriptorSetAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
-        ai.descriptorPool = c->dpool;
-        ai.descriptorSetCount = 1;
-        ai.pSetLayouts = &pipe[i]->set_layout;
-        VkResult r = c->d.vkAllocateDescriptorSets(c->device, &ai, &sets[i]);
-        if (r != VK_SUCCESS) {
-            st = vk_error(c, r, "vkAllocateDescriptorSets");
-            break;
-        }
-        VkDescriptorBufferInfo info[DSA_MAX_KERNEL_ARGS + 1];
-        VkWriteDescriptorSet w[DSA_MAX_KERNEL_ARGS + 1];
-        int n = 0;
-        for (int b = 0; b < l->n_buffers && !l->spec.addr; b++, n++) {
-            const dsa_buffer *buf = l->buffers[b].buffer;
-            VkBuffer vb = buf ? (VkBuffer)buf->native : c->dummy.buffer;
-            info[b].buffer = vb;
-            info[b].offset = 0;
-            info[b].range = !buf || find_mem(c, vb) || buf->size == 0 ? VK_WHOLE_SIZE : buf->size;
-            memset(&w[b], 0, sizeof w[b]);
-            w[b].sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET;
-            w[b].dstSet = sets[i];
-            w[b].dstBinding = (uint32_t)b;
-            w[b].descriptorCount = 1;
-            w[b].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
-            w[b].pBufferInfo = &info[b];
-        }
-        if (pipe[i]->sig.params_in_uniform) { /* at binding n_buffers in either addressing */
-            info[n].buffer = c->params.buffer;
-            info[n].offset = (uint64_t)i * c->params_stride;
-            info[n].range = pipe[i]->sig.params_size;
-            memset(&w[n], 0, sizeof w[n]);
-            w[n].sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET;
-            w[n].dstSet = sets[i];
-            w[n].dstBinding = (uint32_t)l->n_buffers;
-            w[n].descriptorCount = 1;
-            w[n].descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER;
-            w[n].pBufferInfo = &info[n];
-            n++;
-        }
-        if (n) c->d.vkUpdateDescriptorSets(c->device, (uint32_t)n, w, 0, NULL);
+static void buffer_write_desc(VkWriteDescriptorSet *w, VkDescriptorSet set, uint32_t binding, VkDescriptorType type,
+                              const VkDescriptorBufferInfo *info)
+{
+    memset(w, 0, sizeof *w);
+    w->sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET;
+    w->dstSet = set;
+    w->dstBinding = binding;
+    w->descriptorCount = 1;
+    w->descriptorType = type;
+    w->pBufferInfo = info;
+}
+
+/* Launch i's descriptor set, from the current slot's pool: every buffer bound whole at offset 0
+ * (views' offsets travel as parameters), and the slot's uniform parameter block for launch i where
+ * the kernel has one. */
+static dsa_status bind_launch(vk_ctx *c, const dsa_launch *l, int i, const vk_pipeline *p, VkDescriptorSet *set)
+{
+    VkDescriptorSetAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
+    ai.descriptorPool = c->cur->dpool;
+    ai.descriptorSetCount = 1;
+    ai.pSetLayouts = &p->set_layout;
+    VkResult r = c->d.vkAllocateDescriptorSets(c->device, &ai, set);
+    if (r != VK_SUCCESS) return vk_error(c, r, "vkAllocateDescriptorSets");
+    VkDescriptorBufferInfo info[DSA_MAX_KERNEL_ARGS + 1];
+    VkWriteDescriptorSet w[DSA_MAX_KERNEL_ARGS + 1];
+    int n = 0;
+    for (int b = 0; b < l->n_buffers && !l->spec.addr; b++, n++) {
+        const dsa_buffer *buf = l->buffers[b].buffer;
+        VkBuffer vb = buf ? (VkBuffer)buf->native : c->dummy.buffer;
+        info[b].buffer = vb;
+        info[b].offset = 0;
+        info[b].range = !buf || find_mem(c, vb) || buf->size == 0 ? VK_WHOLE_SIZE : buf->size;
+        buffer_write_desc(&w[b], *set, (uint32_t)b, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, &info[b]);
     }
+    if (p->sig.params_in_uniform) { /* at binding n_buffers in either addressing */
+        info[n].buffer = c->params.buffer;
+        info[n].offset = params_offset(c, c->cur, i);
+        info[n].range = p->sig.params_size;
+        buffer_write_desc(&w[n], *set, (uint32_t)l->n_buffers, VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER, &info[n]);
+        n++;
+    }
+    if (n) c->d.vkUpdateDescriptorSets(c->device, (uint32_t)n, w, 0, NULL);
+    return DSA_SUCCESS;
+}
+
+/* Records the plan's launches into the acquired slot, in order, each after the one before. */
+static dsa_status record_plan(vk_ctx *c, const dsa_plan *plan, vk_pipeline *const *pipe)
+{
+    VkDescriptorSet sets[DSA_PLAN_MAX_LAUNCHES];
+    dsa_status st = DSA_SUCCESS;
+    for (int i = 0; st == DSA_SUCCESS && i < plan->n; i++) st = bind_launch(c, &plan->launch[i], i, pipe[i], &sets[i]);
     if (st == DSA_SUCCESS) st = begin(c);
+    VkCommandBuffer cmd = c->cur->cmd;
     for (int i = 0; st == DSA_SUCCESS && i < plan->n; i++) {
         const dsa_launch *l = &plan->launch[i];
         uint8_t push[PUSH_MAX];
         st = fill_params(c, pipe[i], l, push);
         if (st != DSA_SUCCESS) break;
-        if (pipe[i]->sig.params_in_uniform) /* coherent: the submission makes the write visible */
-            memcpy((uint8_t *)c->params.mapped + (size_t)i * c->params_stride, push, pipe[i]->sig.params_size);
+        if (pipe[i]->sig.params_in_uniform) /* coherent, and the slot is not in flight: the submission makes it visible */
+            memcpy((uint8_t *)c->params.mapped + params_offset(c, c->cur, i), push, pipe[i]->sig.params_size);
         if (i > 0) /* launch i reads what launch i-1 wrote */
             memory_barrier(c, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
                            VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
         if (l->grid[0] == 0 || l->grid[1] == 0 || l->grid[2] == 0) continue;
-        c->d.vkCmdBindPipeline(c->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe[i]->pipeline);
-        c->d.vkCmdBindDescriptorSets(c->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe[i]->layout, 0, 1, &sets[i], 0, NULL);
+        c->d.vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe[i]->pipeline);
+        c->d.vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe[i]->layout, 0, 1, &sets[i], 0, NULL);
         if (pipe[i]->push_size)
-            c->d.vkCmdPushConstants(c->cmd, pipe[i]->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, pipe[i]->push_size, push);
-        c->d.vkCmdDispatch(c->cmd, l->grid[0], l->grid[1], l->grid[2]);
+            c->d.vkCmdPushConstants(cmd, pipe[i]->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, pipe[i]->push_size, push);
+        c->d.vkCmdDispatch(cmd, l->grid[0], l->grid[1], l->grid[2]);
     }
-    if (st == DSA_SUCCESS) st = submit_and_wait_op(c, 1);
+    return st;
+}
+
+/* Enqueues a plan's launches as one submission and returns without waiting for it (invariant 8: a
+ * prepared op neither compiles, allocates nor waits here, except that a full ring waits for its
+ * oldest slot). Lock held. */
+static dsa_status run_plan(vk_ctx *c, const dsa_plan *given)
+{
+    if (given->n == 0) return DSA_SUCCESS; /* nothing to do (an empty op) */
+    dsa_plan local = *given; /* launches whose tensors exceed a binding get spec addr=1 */
+    vk_pipeline *pipe[DSA_PLAN_MAX_LAUNCHES];
+    dsa_status st = check_plan(c, &local, pipe);
+    if (st == DSA_SUCCESS) st = acquire(c);
+    if (st == DSA_SUCCESS) st = record_plan(c, &local, pipe);
+    if (st == DSA_SUCCESS) st = submit(c, 1);
     else abandon(c);
     return st;
 }
@@ -1399,6 +1638,47 @@ dsa_status dsa_vk_run_plan(dsa_context *ctx, const dsa_plan *plan)
     if (st == DSA_SUCCESS) st = run_plan(c, plan);
     pthread_mutex_unlock(&c->lock);
     return st;
+}
+
+static dsa_status test_hook_context(dsa_context *ctx, const char *fn)
+{
+    if (!ctx || ctx->ops != &dsa_vulkan_backend || !ctx->impl)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: not a vulkan context", fn);
+    return DSA_SUCCESS;
+}
+
+dsa_status dsa_vk_ring_state_get(dsa_context *ctx, dsa_vk_ring_state *out)
+{
+    dsa_status st = test_hook_context(ctx, "dsa_vk_ring_state_get");
+    if (st != DSA_SUCCESS) return st;
+    vk_ctx *c = ctx_of(ctx);
+    pthread_mutex_lock(&c->lock);
+    memset(out, 0, sizeof *out);
+    out->slots = RING_SLOTS;
+    out->in_flight = c->in_flight;
+    for (int i = 0; i < RING_SLOTS; i++)
+        if (c->ring[i].in_flight && c->d.vkGetFenceStatus(c->device, c->ring[i].fence) == VK_SUCCESS) out->done++;
+    out->submits = c->submits;
+    out->full_waits = c->full_waits;
+    out->drains = c->drains;
+    pthread_mutex_unlock(&c->lock);
+    return DSA_SUCCESS;
+}
+
+dsa_status dsa_vk_inject_failure(dsa_context *ctx, const char *call, VkResult result)
+{
+    dsa_status st = test_hook_context(ctx, "dsa_vk_inject_failure");
+    if (st != DSA_SUCCESS) return st;
+    vk_ctx *c = ctx_of(ctx);
+    int submit = strcmp(call, "vkQueueSubmit") == 0, wait = strcmp(call, "vkWaitForFences") == 0;
+    if (!submit && !wait)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "dsa_vk_inject_failure: call is \"%s\", expected vkQueueSubmit "
+                        "or vkWaitForFences", call);
+    pthread_mutex_lock(&c->lock);
+    if (submit) c->inject_submit = result;
+    else c->inject_wait = result;
+    pthread_mutex_unlock(&c->lock);
+    return DSA_SUCCESS;
 }
 
 
