@@ -55,7 +55,9 @@ else()
   target_link_libraries(dsa_prebuild PRIVATE ${DSA_LINK_LIBS})
 
   file(GLOB _dsa_pb_kernels CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/templates/kernels/*.dsa)
-  file(GLOB _dsa_pb_preludes CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/templates/dialects/*.h)
+  # Preludes and the algorithm files kernels @include: a change to any rebuilds every kernel.
+  file(GLOB _dsa_pb_preludes CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/templates/dialects/*.h
+    ${PROJECT_SOURCE_DIR}/templates/kernels/*.dsai)
   # With Ninja an unchanged output is left untouched (restat) and its object is not rebuilt; other
   # generators compare times only, so there the output is always rewritten.
   set(_dsa_pb_write "")

@@ -108,29 +108,21 @@ static int next_pow2(int64_t v)
     return p;
 }
 
-/* The head group shrinks to the op's head count (Hq = 1..128), and dim is the op's Dqk. */
-static void adjust_attention(dsa_spec *spec, const void *ctx)
-{
-    const mla_shape *s = ctx;
-    int hp = next_pow2(s->hq);
-    if (spec->heads > hp) spec->heads = hp;
-    spec->dim = (int)s->dqk;
-}
-
-/* Prefill: a head group stays at least 16 heads (a fragment's rows; heads past hq are zeros, never
+/* Prefill and decode (one algorithm): a head group stays at least 16 heads (a fragment's rows; heads past hq are zeros, never
  * written) and shrinks with the warps it needs, keeping the K slices per 16 heads. Where the CUDA
  * dialect has bf16 tensor cores (sm_80+: mma.sync m16n8k16) the spec is matrix=1 with 32 heads on
  * 256 threads (4 K slices: a 36-register q slice per thread) and two stages of kv tiles (47.5 KiB
  * of the 48 KiB static shared memory), unless the tuning table changed the layout. */
-typedef struct prefill_ctx {
+typedef struct attention_ctx {
     const mla_shape *s;
     const dsa_device_info *dev;
-} prefill_ctx;
+    const char *kernel;
+} attention_ctx;
 
-static void adjust_prefill(dsa_spec *spec, const void *ctx)
+static void adjust_attention(dsa_spec *spec, const void *ctx)
 {
-    const prefill_ctx *p = ctx;
-    const dsa_kernel_def *k = dsa_kernel_find("sparse_mla_prefill");
+    const attention_ctx *p = ctx;
+    const dsa_kernel_def *k = dsa_kernel_find(p->kernel);
     uint32_t need = DSA_CAP_MATRIX_UNITS | DSA_CAP_BF16;
     if (k && spec->block == k->defaults.block && spec->heads == k->defaults.heads && spec->matrix == 0 &&
         p->dev->backend == DSA_BACKEND_CUDA && (p->dev->caps & need) == need) {
@@ -225,8 +217,8 @@ static dsa_status plan_prefill(const dsa_device_info *dev, const void *args, con
     prefill_shape(dev, a, &s);
     if (s.n_rows == 0 || s.hq == 0) return DSA_SUCCESS;
     dsa_launch *l;
-    prefill_ctx pc = {&s, dev};
-    dsa_status st = dsa_plan_kernel(plan, dev, "sparse_mla_prefill", adjust_prefill, &pc, &l);
+    attention_ctx ac = {&s, dev, "sparse_mla_prefill"};
+    dsa_status st = dsa_plan_kernel(plan, dev, ac.kernel, adjust_attention, &ac, &l);
     if (st != DSA_SUCCESS) return st;
     dsa_tensor stat, acc;
     split_views(&s, ws, &a->out, &stat, &acc);
@@ -261,7 +253,8 @@ static dsa_status plan_decode(const dsa_device_info *dev, const void *args, cons
     decode_shape(dev, a, &s);
     if (s.n_rows == 0 || s.hq == 0) return DSA_SUCCESS;
     dsa_launch *l;
-    dsa_status st = dsa_plan_kernel(plan, dev, "sparse_mla_decode", adjust_attention, &s, &l);
+    attention_ctx ac = {&s, dev, "sparse_mla_decode"};
+    dsa_status st = dsa_plan_kernel(plan, dev, ac.kernel, adjust_attention, &ac, &l);
     if (st != DSA_SUCCESS) return st;
     dsa_tensor stat, acc, none = dsa_tensor_none();
     split_views(&s, ws, &a->out, &stat, &acc);

@@ -1,67 +1,48 @@
 /* Kernel family: sparse MLA (kernels/sparse_mla_prefill.dsa, sparse_mla_decode.dsa,
- * sparse_mla_combine.dsa). The attention kernels share one layout rule set: a block of `block`
- * threads owns `heads` heads (block / heads threads per head in the score phase), 512 / block
- * output dims per head and thread, and tiles of `tile_n` kv rows decoded to fp32 in shared memory. */
+ * sparse_mla_combine.dsa). Prefill and decode are one algorithm (kernels/sparse_mla_attention.dsai)
+ * with different row loaders, so they share the layout rules and the shared-memory sizing. */
 #include "template.h"
 #include "internal.h"
 
-/* Register arrays per thread beyond which a spec is certainly a mistake (q slice + accumulator). */
-#define MLA_MAX_REGS 256
-
 static int is_pow2(int v) { return v > 0 && (v & (v - 1)) == 0; }
 
-/* block divides 512 (whole output dims per thread), heads divides block. */
-static dsa_status check_layout(const char *name, const dsa_spec *s)
+/* Prefill and decode run one algorithm (kernels/sparse_mla_attention.dsai) on tiles and fragments:
+ * heads in groups of 16 (the fragments' rows), block / 32 warps of which block / 32 / (heads / 16)
+ * share a head group as K slices (1, 2 or 4: they split both 36 or 32 k-steps and the 512 output
+ * dims), tile_n kv rows a tile (16-row k-steps). */
+static dsa_status check_attention(const char *name, const dsa_spec *s)
 {
-    if (!is_pow2(s->block) || s->block > 512)
-        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: spec block is %d, expected a power of two <= 512 "
-                        "(each thread owns 512 / block output dims)", name, s->block);
-    if (!is_pow2(s->heads) || s->heads > s->block)
-        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: spec heads is %d, expected a power of two <= block (%d)",
-                        name, s->heads, s->block);
-    if (s->tile_n < 1 || s->tile_n > s->block)
-        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: spec tile_n is %d, expected 1..block (%d)", name,
-                        s->tile_n, s->block);
-    int lanes = s->block / s->heads;
-    int regs = (s->dim + lanes - 1) / lanes + s->heads * (512 / s->block);
-    if (regs > MLA_MAX_REGS)
-        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: spec heads=%d block=%d dim=%d needs %d registers "
-                        "per thread, expected at most %d (fewer heads or a larger block)", name, s->heads,
-                        s->block, s->dim, regs, MLA_MAX_REGS);
+    if (!is_pow2(s->block) || s->block < 32 || s->block > 512)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: spec block is %d, expected a power of two in 32..512 "
+                        "(whole warps)", name, s->block);
+    if (!is_pow2(s->heads) || s->heads < 16 || s->heads / 16 > s->block / 32)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: spec heads is %d, expected a power of two >= 16 "
+                        "with a warp per 16 heads (block %d)", name, s->heads, s->block);
+    int slices = s->block / 32 / (s->heads / 16);
+    if (slices > 4)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: spec block=%d heads=%d gives %d warps per 16 heads, "
+                        "expected 1, 2 or 4 (more heads or a smaller block)", name, s->block, s->heads, slices);
+    if (s->tile_n < 16 || s->tile_n > 64 || s->tile_n % 16 != 0)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: spec tile_n is %d, expected 16, 32, 48 or 64", name,
+                        s->tile_n);
+    if (s->stages > 2)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: spec stages is %d, expected 1 or 2 (one tile loaded "
+                        "ahead)", name, s->stages);
     return DSA_SUCCESS;
 }
 
-/* Prefill works on tiles and fragments: heads in groups of 16 (the fragments' rows), block / 32
- * warps of which block / 32 / (heads / 16) share a head group as K slices (1, 2 or 4: they split
- * both 36 or 32 k-steps and the 512 output dims), tile_n kv rows a tile (16-row k-steps). */
 static dsa_status check_prefill(const dsa_spec *s)
 {
     if (s->dim != 512 && s->dim != 576)
         return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "sparse_mla_prefill: spec dim is %d, expected 512 or 576", s->dim);
-    if (!is_pow2(s->block) || s->block < 32 || s->block > 512)
-        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "sparse_mla_prefill: spec block is %d, expected a power of "
-                        "two in 32..512 (whole warps)", s->block);
-    if (!is_pow2(s->heads) || s->heads < 16 || s->heads / 16 > s->block / 32)
-        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "sparse_mla_prefill: spec heads is %d, expected a power of two "
-                        ">= 16 with a warp per 16 heads (block %d)", s->heads, s->block);
-    int slices = s->block / 32 / (s->heads / 16);
-    if (slices > 4)
-        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "sparse_mla_prefill: spec block=%d heads=%d gives %d warps per "
-                        "16 heads, expected 1, 2 or 4 (more heads or a smaller block)", s->block, s->heads, slices);
-    if (s->tile_n < 16 || s->tile_n > 64 || s->tile_n % 16 != 0)
-        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "sparse_mla_prefill: spec tile_n is %d, expected 16, 32, 48 or 64",
-                        s->tile_n);
-    if (s->stages > 2)
-        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "sparse_mla_prefill: spec stages is %d, expected 1 or 2 (one "
-                        "tile gathered ahead)", s->stages);
-    return DSA_SUCCESS;
+    return check_attention("sparse_mla_prefill", s);
 }
 
 static dsa_status check_decode(const dsa_spec *s)
 {
     if (s->dim != 576)
         return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "sparse_mla_decode: spec dim is %d, expected 576", s->dim);
-    return check_layout("sparse_mla_decode", s);
+    return check_attention("sparse_mla_decode", s);
 }
 
 static dsa_status check_combine(const dsa_spec *s)
@@ -72,46 +53,29 @@ static dsa_status check_combine(const dsa_spec *s)
     return DSA_SUCCESS;
 }
 
-/* kvs, part, prob, fac (F32) and ring, scan (I32), as declared in the templates. */
-static uint64_t attention_shared(const dsa_spec *s)
-{
-    uint64_t tn = (uint64_t)s->tile_n, b = (uint64_t)s->block, h = (uint64_t)s->heads;
-    return 4u * (tn * (uint64_t)s->dim + tn * b + tn * h + h + 2u * b + b);
-}
-
 /* kvs (a tile per stage, bf16 pairs, rows padded by 16 bytes), sp (F32), ring (I32) and scan (U32), as declared in
- * sparse_mla_prefill.dsa. */
-static uint64_t prefill_shared(const dsa_spec *s)
+ * sparse_mla_prefill.dsa and sparse_mla_decode.dsa. */
+static uint64_t attention_shared(const dsa_spec *s)
 {
     uint64_t tn = (uint64_t)s->tile_n, b = (uint64_t)s->block;
     return 4u * ((uint64_t)s->stages * tn * (uint64_t)(s->dim / 2 + 4) + b / 32u * 16u * tn + 2u * b + b);
-}
-
-/* decode adds the tile's group scales */
-static uint64_t decode_shared(const dsa_spec *s) { return attention_shared(s) + 16u * (uint64_t)s->tile_n; }
-
-/* 128 threads, 16 heads and 8 rows a tile: 24.6 KiB of shared memory, within the portable 32 KiB. */
-static void attention_defaults(dsa_spec *s)
-{
-    s->block = 128;
-    s->heads = 16;
-    s->tile_n = 8;
-    s->dim = 576;
-    s->in_dtype = DSA_BF16;
-    s->out_dtype = DSA_BF16;
 }
 
 /* 128 threads, 16 heads, 16 rows a tile: 23.8 KiB of shared memory (portable); the plan picks the
  * tensor-core layout where the device has one (core/plan_mla.c). */
 static void prefill_defaults(dsa_spec *s)
 {
-    attention_defaults(s);
+    s->block = 128;
+    s->heads = 16;
     s->tile_n = 16;
+    s->dim = 576;
+    s->in_dtype = DSA_BF16;
+    s->out_dtype = DSA_BF16;
 }
 
 static void decode_defaults(dsa_spec *s)
 {
-    attention_defaults(s);
+    prefill_defaults(s);
     s->in_dtype = DSA_FP8_E4M3;
 }
 
@@ -119,9 +83,9 @@ static void combine_defaults(dsa_spec *s) { s->out_dtype = DSA_BF16; }
 
 static const dsa_kernel_entry entries[] = {
     {"sparse_mla_prefill", "sparse MLA prefill: bf16 kv rows gathered by index, online softmax", check_prefill,
-     prefill_shared, prefill_defaults},
+     attention_shared, prefill_defaults},
     {"sparse_mla_decode", "sparse MLA decode: paged FP8 cache rows dequantized once per block", check_decode,
-     decode_shared, decode_defaults},
+     attention_shared, decode_defaults},
     {"sparse_mla_combine", "sparse MLA: merges the partial results of a split row", check_combine, NULL,
      combine_defaults},
 };

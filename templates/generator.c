@@ -219,6 +219,42 @@ static dsa_status emit_preludes(strbuf *b, dsa_dialect d)
     return DSA_SUCCESS;
 }
 
+/* Template text with its `@include PATH` lines replaced by the embedded file PATH (relative to
+ * templates/, e.g. kernels/sparse_mla_attention.dsai): two kernels that run one algorithm over
+ * different inputs (sparse MLA prefill over bf16 rows, decode over the FP8 cache) keep that
+ * algorithm in one file and differ only in the hooks they define before including it. Included
+ * text may include again, up to a small depth (a cycle is an error, not a hang). */
+#define MAX_INCLUDE_DEPTH 4
+
+static dsa_status emit_text(strbuf *b, const char *kernel, const char *text, size_t len, int depth)
+{
+    const char *p = text, *end = text + len;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *next = eol ? eol + 1 : end;
+        if ((size_t)(end - p) > 9 && strncmp(p, "@include ", 9) == 0) {
+            char path[128];
+            size_t n = (size_t)((eol ? eol : end) - (p + 9));
+            while (n > 0 && (p[9 + n - 1] == ' ' || p[9 + n - 1] == '\r')) n--;
+            snprintf(path, sizeof path, "%.*s", (int)(n < sizeof path ? n : sizeof path - 1), p + 9);
+            const char *inc = dsa_embedded_text(path);
+            if (!inc)
+                return dsa_fail(DSA_ERROR_INTERNAL, "template %s: @include %s: no such embedded file", kernel, path);
+            if (depth >= MAX_INCLUDE_DEPTH)
+                return dsa_fail(DSA_ERROR_INTERNAL, "template %s: @include %s: nested more than %d deep", kernel,
+                                path, MAX_INCLUDE_DEPTH);
+            sb_printf(b, "/* ---- from templates/%s ---- */\n", path);
+            dsa_status st = emit_text(b, kernel, inc, strlen(inc), depth + 1);
+            if (st != DSA_SUCCESS) return st;
+            sb_printf(b, "/* ---- end of templates/%s ---- */\n", path);
+        } else {
+            sb_add(b, p, (size_t)(next - p));
+        }
+        p = next;
+    }
+    return DSA_SUCCESS;
+}
+
 /* ---- element types for backends ---- */
 
 static dsa_arg_type arg_type(const char *type, const dsa_spec *spec)
@@ -345,11 +381,15 @@ dsa_status dsa_generate(const dsa_kernel_def *k, dsa_dialect d, const dsa_spec *
     if (d == DSA_DIALECT_GLSL) emit_glsl_globals(&b, &t, spec);
     if (t.functions_len) {
         sb_text(&b, "\n");
-        sb_add(&b, t.functions, t.functions_len);
+        st = emit_text(&b, k->name, t.functions, t.functions_len, 0);
     }
     emit_signature(&b, d, &t, spec);
-    sb_text(&b, t.body);
+    if (st == DSA_SUCCESS) st = emit_text(&b, k->name, t.body, strlen(t.body), 0);
     sb_text(&b, "}\n");
+    if (st != DSA_SUCCESS) {
+        free(b.s);
+        return st;
+    }
     if (b.oom) {
         free(b.s);
         return dsa_fail(DSA_ERROR_OUT_OF_MEMORY, "codegen: out of host memory");

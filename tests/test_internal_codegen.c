@@ -118,7 +118,62 @@ Test(codegen, cuda_nvrtc_sm80_sm90a, .timeout = 900)
         }
     }
 }
+
+/* The tensor-core path (spec matrix=1: mma.sync, ldmatrix, cp.async in templates/dialects/cuda.h)
+ * for every kernel that accepts it: its defaults with matrix=1 and the layout the plans pick on
+ * sm_80+ for the attention kernels (32 heads, 256 threads, two stages), on both architectures. */
+Test(codegen, cuda_nvrtc_matrix_path, .timeout = 900)
+{
+    dsa_nvrtc *nv;
+    if (dsa_nvrtc_open(&nv) != DSA_SUCCESS) cr_skip_test("NVRTC not available: %s", dsa_last_error());
+    int compiled = 0;
+    for (int i = 0; i < dsa_kernel_count(); i++) {
+        const dsa_kernel_def *k = dsa_kernel_at(i);
+        dsa_spec specs[2] = {k->defaults, k->defaults};
+        specs[0].matrix = 1;
+        specs[1].matrix = 1;
+        specs[1].heads = 32;
+        specs[1].block = 256;
+        specs[1].stages = 2;
+        for (int j = 0; j < 2; j++) {
+            if (dsa_spec_check(k, &specs[j], NULL) != DSA_SUCCESS) continue;
+            char *src = generate(k, DSA_DIALECT_CUDA, &specs[j]);
+            static const char *arches[] = {"sm_80", "sm_90a"};
+            for (int a = 0; a < 2; a++) {
+                void *bin = NULL;
+                size_t size = 0;
+                cr_expect_eq(dsa_nvrtc_compile(nv, src, k->name, arches[a], 1, NULL, 0, &bin, &size), DSA_SUCCESS,
+                             "%s %s (matrix=1 heads=%d block=%d stages=%d): %s", k->name, arches[a], specs[j].heads,
+                             specs[j].block, specs[j].stages, dsa_last_error());
+                free(bin);
+                compiled++;
+            }
+            free(src);
+        }
+    }
+    cr_expect_gt(compiled, 0, "no kernel accepted matrix=1");
+}
 #endif
+
+/* `@include` in a template is replaced by the embedded file: prefill and decode share one
+ * attention algorithm, so both generated sources carry it and neither carries the directive. */
+Test(codegen, include_expands_the_shared_algorithm)
+{
+    const char *names[] = {"sparse_mla_prefill", "sparse_mla_decode"};
+    for (int i = 0; i < 2; i++) {
+        const dsa_kernel_def *k = dsa_kernel_find(names[i]);
+        cr_assert_not_null(k, "%s", names[i]);
+        for (int d = 0; d < DSA_DIALECT_COUNT; d++) {
+            char *src = generate(k, (dsa_dialect)d, &k->defaults);
+            cr_expect(strstr(src, "from templates/kernels/sparse_mla_attention.dsai") != NULL, "%s %s", names[i],
+                      dsa_dialect_name((dsa_dialect)d));
+            cr_expect(strstr(src, "@include") == NULL, "%s %s: directive left in the source", names[i],
+                      dsa_dialect_name((dsa_dialect)d));
+            cr_expect(strstr(src, "online softmax per row") != NULL, "%s: the algorithm's text is missing", names[i]);
+            free(src);
+        }
+    }
+}
 
 #ifdef DSA_BUILD_OPENCL
 Test(codegen, opencl_pocl_build, .timeout = 900)

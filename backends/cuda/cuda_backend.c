@@ -521,6 +521,16 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* DSA_CUDA_LINEINFO=1 compiles every kernel with NVRTC's -lineinfo (and never takes the prebuilt
+ * cubins, which lack it), so that compute-sanitizer and ncu name lines of the generated source
+ * (`dsa codegen --dialect cuda` prints the same text). Off by default: it changes no code, but
+ * the cubins are larger. */
+static int want_lineinfo(void)
+{
+    const char *env = getenv("DSA_CUDA_LINEINFO");
+    return env && *env && strcmp(env, "0") != 0;
+}
+
 /* NVRTC for the device's arch-specific target, or the plain one when this NVRTC lacks it. */
 static dsa_status nvrtc_cubin(cuda_ctx *c, const char *source, const char *name, const char *prefix,
                               const char **arch, void **cubin, size_t *size)
@@ -529,14 +539,16 @@ static dsa_status nvrtc_cubin(cuda_ctx *c, const char *source, const char *name,
     dsa_status st = dsa_nvrtc_open(&nv);
     if (st != DSA_SUCCESS) return st;
     static _Thread_local char plain[16];
-    st = dsa_nvrtc_compile(nv, source, name, *arch, 1, NULL, 0, cubin, size);
+    const char *lineinfo[] = {"-lineinfo"};
+    int n_extra = want_lineinfo() ? 1 : 0;
+    st = dsa_nvrtc_compile(nv, source, name, *arch, 1, lineinfo, n_extra, cubin, size);
     if (st == DSA_ERROR_UNSUPPORTED && c->arch[strlen(c->arch) - 1] == 'a') {
         /* This NVRTC does not know the arch-specific target; the portable one still runs everything
          * but the arch-specific instructions. */
         snprintf(plain, sizeof plain, "sm_%d%d", c->cc_major, c->cc_minor);
         dsa_log(DSA_LOG_WARN, "compile", "%s: %s; compiling for %s instead", prefix, dsa_last_error(), plain);
         *arch = plain;
-        st = dsa_nvrtc_compile(nv, source, name, *arch, 1, NULL, 0, cubin, size);
+        st = dsa_nvrtc_compile(nv, source, name, *arch, 1, lineinfo, n_extra, cubin, size);
     }
     return st;
 }
@@ -551,12 +563,14 @@ static dsa_status load_module(dsa_context *ctx, const dsa_kernel_def *def, const
     char target[32];
     snprintf(target, sizeof target, "cuda:%s", c->arch);
     const void *shipped = NULL;
-    if (dsa_prebuilt_find(target, def, spec, &shipped, size) &&
+    int lineinfo = want_lineinfo();
+    if (!lineinfo && dsa_prebuilt_find(target, def, spec, &shipped, size) &&
         c->cu->cuModuleLoadData(module, shipped) == DSA_CU_SUCCESS) {
         dsa_log(DSA_LOG_DEBUG, "compile", "%s: prebuilt cubin", prefix);
         return DSA_SUCCESS;
     }
-    const char *parts[] = {"cuda", source, c->arch, ctx->info.name, ctx->info.driver_version, dsa_version_string()};
+    const char *parts[] = {"cuda", source, c->arch, ctx->info.name, ctx->info.driver_version, dsa_version_string(),
+                           lineinfo ? "-lineinfo" : ""};
     dsa_cache_key key = dsa_cache_key_make(parts, (int)(sizeof parts / sizeof parts[0]));
     void *cubin = NULL;
     if (dsa_cache_load(key, "cuda-cubin", &cubin, size) == DSA_SUCCESS && cubin) {
