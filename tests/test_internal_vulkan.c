@@ -244,8 +244,8 @@ static void expect_same_bytes(const char *what, const uint8_t *want, const uint8
     size_t bad = 0, first = 0;
     for (size_t i = 0; i < n; i++)
         if (want[i] != got[i] && bad++ == 0) first = i;
-    cr_expect_eq(bad, 0, "%s: %zu of %zu bytes differ from the CPU backend, first at byte %zu (cpu 0x%02x, vulkan "
-                 "0x%02x)", what, bad, n, first, bad ? want[first] : 0, bad ? got[first] : 0);
+    cr_expect_eq(bad, 0, "%s: %zu of %zu bytes differ from the reference, first at byte %zu (reference 0x%02x, "
+                 "vulkan 0x%02x)", what, bad, n, first, bad ? want[first] : 0, bad ? got[first] : 0);
 }
 
 /* Both fp8 ops on `vk` and on the CPU backend, every input dtype and both output dtypes. */
@@ -975,6 +975,544 @@ Test(vulkan, semaphores_wait_and_signal)
     cr_assert_eq(dsa_context_take_semaphore(vk, &got), DSA_SUCCESS, "%s", dsa_last_error());
     cr_expect_not_null(got.handle);
     cr_expect_eq(got.value, 2);
+    cr_expect_eq(dsa_context_destroy(vk), DSA_SUCCESS, "%s", dsa_last_error());
+    expect_clean_validation();
+}
+
+/* ---- asynchronous submission ------------------------------------------------------------------ */
+
+/* One op of a chain: o[i] = x[i] * 5 + k over n int32 values, one block of 64 threads. Chained
+ * ping-pong between two buffers, each op reads what the op before wrote and overwrites what the op
+ * before that read, so a missing barrier (read-after-write or write-after-read) shows in the bits. */
+static const char step_src[] =
+    "@kernel async_step\n"
+    "@buffer x i32 read\n"
+    "@buffer o i32 write\n"
+    "@scalar n i32\n"
+    "@scalar k i32\n"
+    "@body\n"
+    "    for (I32 i = TID; i < n; i += BLOCK) ST(o, i, LD(x, i) * 5 + k);\n";
+enum { STEP_N = 4096 };
+
+static dsa_kernel_def step_def(void)
+{
+    dsa_kernel_def def;
+    memset(&def, 0, sizeof def);
+    def.name = "async_step";
+    def.source = step_src;
+    return def;
+}
+
+static void step_values(uint32_t *v)
+{
+    for (int i = 0; i < STEP_N; i++) v[i] = (uint32_t)i * 2654435761u;
+}
+
+/* What a chain of n_ops (constants k0, k0 + 1, ...) makes of step_values, computed on the host. */
+static void step_expected(uint32_t *v, int n_ops, int k0)
+{
+    step_values(v);
+    for (int j = 0; j < n_ops; j++)
+        for (int i = 0; i < STEP_N; i++) v[i] = v[i] * 5u + (uint32_t)(k0 + j);
+}
+
+/* Enqueues the chain on ctx starting from buffer a (b is the other), with dsa_synchronize after each
+ * op where `sync`; returns the buffer the last op wrote. */
+static dsa_buffer *step_chain(dsa_context *ctx, const dsa_kernel_def *def, dsa_buffer *a, dsa_buffer *b, int n_ops,
+                              int k0, int sync)
+{
+    dsa_buffer *src = a, *dst = b;
+    for (int j = 0; j < n_ops; j++) {
+        dsa_plan plan;
+        memset(&plan, 0, sizeof plan);
+        plan.n = 1;
+        dsa_launch *l = &plan.launch[0];
+        own_launch(l, def, 64);
+        l->buffers[0].buffer = src;
+        l->buffers[1].buffer = dst;
+        l->n_buffers = 2;
+        l->scalars[0].i = STEP_N;
+        l->scalars[1].i = k0 + j;
+        l->n_scalars = 2;
+        cr_assert_eq(dsa_vk_run_plan(ctx, &plan), DSA_SUCCESS, "op %d: %s", j, dsa_last_error());
+        if (sync) cr_assert_eq(dsa_synchronize(ctx), DSA_SUCCESS, "op %d: %s", j, dsa_last_error());
+        dsa_buffer *t = src;
+        src = dst;
+        dst = t;
+    }
+    return src;
+}
+
+static void step_buffers(dsa_context *ctx, dsa_buffer **a, dsa_buffer **b)
+{
+    static uint32_t v[STEP_N];
+    step_values(v);
+    *a = upload(ctx, v, sizeof v, 0);
+    *b = upload(ctx, NULL, sizeof v, 0xee);
+}
+
+static void expect_step_result(dsa_buffer *out, int n_ops, int k0, const char *what)
+{
+    static uint32_t got[STEP_N], want[STEP_N];
+    cr_assert_eq(dsa_buffer_read(out, 0, got, sizeof got), DSA_SUCCESS, "%s: %s", what, dsa_last_error());
+    step_expected(want, n_ops, k0);
+    int bad = 0, first = -1;
+    for (int i = 0; i < STEP_N; i++)
+        if (got[i] != want[i] && bad++ == 0) first = i;
+    cr_expect_eq(bad, 0, "%s: %d of %d values wrong, first at %d (0x%08x, expected 0x%08x)", what, bad, STEP_N, first,
+                 first >= 0 ? got[first] : 0, first >= 0 ? want[first] : 0);
+}
+
+static dsa_vk_ring_state ring_state(dsa_context *ctx)
+{
+    dsa_vk_ring_state s;
+    cr_assert_eq(dsa_vk_ring_state_get(ctx, &s), DSA_SUCCESS, "%s", dsa_last_error());
+    return s;
+}
+
+/* The application's device, with a context on it and the timeline commands it needs. */
+typedef struct app_timeline {
+    PFN_vkSignalSemaphore signal;
+    PFN_vkWaitSemaphores wait;
+    PFN_vkGetSemaphoreCounterValue value;
+} app_timeline;
+
+static dsa_context *app_context(const dsa_device_info *info, app_device *app, app_timeline *t)
+{
+    app_device_create(info, app);
+    t->signal = (PFN_vkSignalSemaphore)app->api->vkGetDeviceProcAddr(app->device, "vkSignalSemaphore");
+    t->wait = (PFN_vkWaitSemaphores)app->api->vkGetDeviceProcAddr(app->device, "vkWaitSemaphores");
+    t->value = (PFN_vkGetSemaphoreCounterValue)app->api->vkGetDeviceProcAddr(app->device, "vkGetSemaphoreCounterValue");
+    cr_assert(t->signal && t->wait && t->value, "lavapipe is a Vulkan 1.2+ device");
+    dsa_context_desc desc;
+    memset(&desc, 0, sizeof desc);
+    desc.selector = "vulkan:llvmpipe";
+    desc.native_context = (void *)app->device;
+    desc.native_queue = (void *)app->queue;
+    desc.native_device = (void *)app->physical;
+    dsa_context *vk = NULL;
+    cr_assert_eq(dsa_context_create_ex(&desc, &vk), DSA_SUCCESS, "%s", dsa_last_error());
+    return vk;
+}
+
+static void app_destroy(app_device *app, VkSemaphore gate)
+{
+    app->d.vkDeviceWaitIdle(app->device);
+    if (gate) app->d.vkDestroySemaphore(app->device, gate, NULL);
+    app->d.vkDestroyDevice(app->device, NULL);
+}
+
+/* Enqueueing waits for nothing. On our device: a full ring of ops is submitted with no host wait (no
+ * full-ring wait, no drain). Timing-free proof on the application's device: the first op waits for
+ * a timeline value the host has not signalled, so the device cannot finish any of the ops; they
+ * still all return, in flight and unfinished, and complete once the host signals. */
+Test(vulkan, ops_enqueue_without_waiting, .timeout = 120)
+{
+    dsa_device_info info;
+    need_lavapipe(&info);
+    dsa_kernel_def def = step_def();
+    dsa_context *vk = NULL;
+    cr_assert_eq(dsa_context_create("vulkan:llvmpipe", &vk), DSA_SUCCESS, "%s", dsa_last_error());
+    dsa_buffer *a, *b;
+    step_buffers(vk, &a, &b);
+    dsa_vk_ring_state s0 = ring_state(vk);
+    cr_expect_eq(s0.in_flight, 0, "uploads are waited for");
+    cr_assert_geq(s0.slots, 2);
+    dsa_buffer *out = step_chain(vk, &def, a, b, s0.slots, 1, 0);
+    dsa_vk_ring_state s1 = ring_state(vk);
+    cr_expect_eq(s1.submits - s0.submits, (uint64_t)s0.slots);
+    cr_expect_eq(s1.full_waits, s0.full_waits, "an op waited for a slot");
+    cr_expect_eq(s1.drains, s0.drains, "an op drained the ring");
+    cr_expect_gt(s1.in_flight, 0);
+    cr_expect_leq(s1.in_flight, s0.slots);
+    cr_assert_eq(dsa_synchronize(vk), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_expect_eq(ring_state(vk).in_flight, 0, "synchronize recycles every slot");
+    expect_step_result(out, s0.slots, 1, "own device");
+    dsa_buffer_free(a);
+    dsa_buffer_free(b);
+    cr_expect_eq(dsa_context_destroy(vk), DSA_SUCCESS, "%s", dsa_last_error());
+
+    app_device app;
+    app_timeline t;
+    vk = app_context(&info, &app, &t);
+    step_buffers(vk, &a, &b);
+    VkSemaphore gate = app_semaphore(&app, 1);
+    dsa_semaphore g = {(void *)gate, 1};
+    void *waits[1] = {&g};
+    cr_assert_eq(dsa_context_wait_events(vk, waits, 1), DSA_SUCCESS, "%s", dsa_last_error());
+    int n = s0.slots - 1;
+    out = step_chain(vk, &def, a, b, n, 7, 0);
+    s1 = ring_state(vk);
+    cr_expect_eq(s1.in_flight, n, "every op is in flight");
+    cr_expect_eq(s1.done, 0, "no op can have finished: the first waits for the gate");
+    cr_expect_eq(s1.full_waits, 0);
+    VkSemaphoreSignalInfo si = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_SIGNAL_INFO};
+    si.semaphore = gate;
+    si.value = 1;
+    cr_assert_eq(t.signal(app.device, &si), VK_SUCCESS);
+    expect_step_result(out, n, 7, "application's device, after the gate");
+    cr_expect_eq(ring_state(vk).in_flight, 0, "a read waits for the ops in flight");
+    dsa_buffer_free(a);
+    dsa_buffer_free(b);
+    cr_expect_eq(dsa_context_destroy(vk), DSA_SUCCESS, "%s", dsa_last_error());
+    app_destroy(&app, gate);
+    expect_clean_validation();
+}
+
+/* The fp8 ops chained (quantize -> dequantize -> quantize -> dequantize, each reading the last one's
+ * output): the same bytes whether enqueued back to back or with dsa_synchronize after each. */
+static void fp8_chain(dsa_context *ctx, const uint8_t *x, int sync, uint8_t *q, uint8_t *s, float *y)
+{
+    enum { R = 5, C = 256, G = C / 128 };
+    dsa_buffer *bx = upload(ctx, x, (size_t)R * C * 4, 0), *bq = upload(ctx, NULL, R * C, 0xcd),
+               *bs = upload(ctx, NULL, R * G * 4, 0xcd), *by = upload(ctx, NULL, (size_t)R * C * 4, 0xcd);
+    int64_t shape[2] = {R, C}, sshape[2] = {R, G};
+    dsa_quantize_args qa;
+    qa.q = dsa_tensor_make(bq, 0, DSA_FP8_E4M3, 2, shape, NULL);
+    qa.scales = dsa_tensor_make(bs, 0, DSA_FP32, 2, sshape, NULL);
+    dsa_dequantize_args da;
+    da.q = qa.q;
+    da.scales = qa.scales;
+    da.out = dsa_tensor_make(by, 0, DSA_FP32, 2, shape, NULL);
+    for (int round = 0; round < 3; round++) {
+        qa.x = dsa_tensor_make(round ? by : bx, 0, DSA_FP32, 2, shape, NULL);
+        cr_assert_eq(dsa_quantize_fp8(ctx, &qa, NULL), DSA_SUCCESS, "%s", dsa_last_error());
+        if (sync) cr_assert_eq(dsa_synchronize(ctx), DSA_SUCCESS, "%s", dsa_last_error());
+        cr_assert_eq(dsa_dequantize_fp8(ctx, &da, NULL), DSA_SUCCESS, "%s", dsa_last_error());
+        if (sync) cr_assert_eq(dsa_synchronize(ctx), DSA_SUCCESS, "%s", dsa_last_error());
+    }
+    dsa_buffer_free(bx);
+    download(bq, q, R * C);
+    download(bs, s, R * G * 4);
+    download(by, y, (size_t)R * C * 4);
+}
+
+/* Dependent ops give the same bits enqueued back to back as with a synchronize between each, and
+ * the bits the host computes; mapped and staged memory, our device and the application's. */
+Test(vulkan, dependent_ops_match_synchronized)
+{
+    dsa_device_info info;
+    need_lavapipe(&info);
+    dsa_kernel_def def = step_def();
+    for (int staged = 0; staged < 2; staged++) {
+        if (staged) setenv("DSA_VULKAN_STAGING", "1", 1);
+        dsa_context *vk = NULL;
+        cr_assert_eq(dsa_context_create("vulkan:llvmpipe", &vk), DSA_SUCCESS, "%s", dsa_last_error());
+        dsa_buffer *a, *b;
+        step_buffers(vk, &a, &b);
+        expect_step_result(step_chain(vk, &def, a, b, 5, 3, 1), 5, 3, staged ? "staged, synchronized" : "synchronized");
+        dsa_buffer_free(a);
+        dsa_buffer_free(b);
+        step_buffers(vk, &a, &b);
+        expect_step_result(step_chain(vk, &def, a, b, 5, 3, 0), 5, 3, staged ? "staged, back to back" : "back to back");
+        dsa_buffer_free(a);
+        dsa_buffer_free(b);
+
+        static uint8_t q[2][5 * 256], s[2][5 * 2 * 4];
+        static float y[2][5 * 256];
+        uint8_t *x;
+        make_x(DSA_FP32, &x); /* its first 5 x 256 values, as one contiguous tensor */
+        fp8_chain(vk, x, 1, q[0], s[0], y[0]);
+        fp8_chain(vk, x, 0, q[1], s[1], y[1]);
+        free(x);
+        expect_same_bytes("fp8 chain: q", q[0], q[1], sizeof q[0]);
+        expect_same_bytes("fp8 chain: scales", s[0], s[1], sizeof s[0]);
+        expect_same_bytes("fp8 chain: y", (const uint8_t *)y[0], (const uint8_t *)y[1], sizeof y[0]);
+        cr_expect_eq(dsa_context_destroy(vk), DSA_SUCCESS, "%s", dsa_last_error());
+    }
+    unsetenv("DSA_VULKAN_STAGING");
+    app_device app;
+    app_timeline t;
+    dsa_context *vk = app_context(&info, &app, &t);
+    dsa_buffer *a, *b;
+    step_buffers(vk, &a, &b);
+    expect_step_result(step_chain(vk, &def, a, b, 6, 11, 0), 6, 11, "application's device, back to back");
+    dsa_buffer_free(a);
+    dsa_buffer_free(b);
+    cr_expect_eq(dsa_context_destroy(vk), DSA_SUCCESS, "%s", dsa_last_error());
+    app_destroy(&app, VK_NULL_HANDLE);
+    expect_clean_validation();
+}
+
+/* More ops than ring slots: the oldest slot is waited for and recycled (its descriptor pool and its
+ * uniform parameter blocks reused) while later ones run. A chain of 3 rings and a bit, and ops whose
+ * parameters travel in the slot's uniform blocks (many_params), each writing its own rows. */
+Test(vulkan, ring_wraps_around)
+{
+    dsa_device_info info;
+    need_lavapipe(&info);
+    dsa_kernel_def def = step_def();
+    dsa_context *vk = NULL;
+    cr_assert_eq(dsa_context_create("vulkan:llvmpipe", &vk), DSA_SUCCESS, "%s", dsa_last_error());
+    int slots = ring_state(vk).slots, n = 3 * slots + 3;
+    dsa_buffer *a, *b;
+    step_buffers(vk, &a, &b);
+    dsa_buffer *out = step_chain(vk, &def, a, b, n, 100, 0);
+    dsa_vk_ring_state s = ring_state(vk);
+    cr_expect_leq(s.in_flight, slots);
+    expect_step_result(out, n, 100, "3 rings and 3 ops");
+    dsa_buffer_free(a);
+    dsa_buffer_free(b);
+
+    dsa_kernel_def many;
+    memset(&many, 0, sizeof many);
+    many.name = "many_params";
+    many.source = many_src;
+    enum { OPS = 20 };
+    cr_assert_gt(OPS, 2 * slots);
+    dsa_buffer *bo = upload(vk, NULL, OPS * 24 * 8, 0xee), *bf = upload(vk, NULL, OPS * 4 * 4, 0xee);
+    s = ring_state(vk);
+    for (int i = 0; i < OPS; i++) {
+        dsa_plan plan;
+        memset(&plan, 0, sizeof plan);
+        plan.n = 2; /* two launches: two uniform blocks of the slot */
+        for (int h = 0; h < 2; h++) {
+            dsa_launch *l = &plan.launch[h];
+            own_launch(l, &many, 1);
+            l->buffers[0].buffer = bo;
+            l->buffers[0].byte_offset = ((uint64_t)i * 24 + (uint64_t)h * 12) * 8; /* o[24 i + 12 h ..]: a0..a9, b0.. */
+            l->buffers[1].buffer = bf;
+            l->buffers[1].byte_offset = ((uint64_t)i * 4 + (uint64_t)h * 2) * 4;
+            l->n_buffers = 2;
+            for (int j = 0; j < 22; j++) {
+                if (j == 10 || j == 21) l->scalars[j].f = (float)(i * 100 + h * 10 + j) + 0.5f;
+                else l->scalars[j].i = -((int64_t)(i + 1) << 32) - h * 1000 - j;
+            }
+            l->n_scalars = 22;
+        }
+        cr_assert_eq(dsa_vk_run_plan(vk, &plan), DSA_SUCCESS, "op %d: %s", i, dsa_last_error());
+    }
+    cr_expect_eq(ring_state(vk).submits - s.submits, (uint64_t)OPS);
+    static int64_t o[OPS * 24];
+    static float f[OPS * 4];
+    download(bo, o, sizeof o);
+    download(bf, f, sizeof f);
+    /* Launch h of op i wrote a0..a9 at o[24 i + 12 h ..] and b0..b9 at +10 (launch 0's b0, b1 are
+     * overwritten by launch 1's a0, a1: it runs after); g, h at f[4 i + 2 h ..]. */
+    for (int i = 0; i < OPS; i++)
+        for (int h = 0; h < 2; h++) {
+            for (int j = 0; j < 10; j++) {
+                int64_t want = -((int64_t)(i + 1) << 32) - h * 1000 - j;
+                cr_expect_eq(o[i * 24 + h * 12 + j], want, "op %d launch %d a%d: %lld", i, h, j,
+                             (long long)o[i * 24 + h * 12 + j]);
+            }
+            cr_expect_eq(f[i * 4 + h * 2], (float)(i * 100 + h * 10 + 10) + 0.5f, "op %d launch %d: g", i, h);
+            cr_expect_eq(f[i * 4 + h * 2 + 1], (float)(i * 100 + h * 10 + 21) + 0.5f, "op %d launch %d: h", i, h);
+        }
+    cr_expect_eq(dsa_context_destroy(vk), DSA_SUCCESS, "%s", dsa_last_error());
+
+    /* A full ring of unfinished ops (a gate holds the first): the gate opens and more ops follow at
+     * once, so the next one usually finds the oldest slot still running and waits for it. A slot
+     * reused too early would show in the bits, or as the validation layer's "in use" errors.
+     * (The gate is opened on this thread: the layer, Debian's 1.3.239, can stall for 10 s and
+     * report its own timeout when a host signal on one thread races a fence wait on another.) */
+    app_device app;
+    app_timeline t;
+    vk = app_context(&info, &app, &t);
+    step_buffers(vk, &a, &b);
+    VkSemaphore gate = app_semaphore(&app, 1);
+    dsa_semaphore sem = {(void *)gate, 1};
+    void *waits[1] = {&sem};
+    cr_assert_eq(dsa_context_wait_events(vk, waits, 1), DSA_SUCCESS, "%s", dsa_last_error());
+    out = step_chain(vk, &def, a, b, slots, 40, 0);
+    s = ring_state(vk);
+    cr_expect_eq(s.in_flight, slots);
+    cr_expect_eq(s.done, 0);
+    VkSemaphoreSignalInfo si = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_SIGNAL_INFO};
+    si.semaphore = gate;
+    si.value = 1;
+    cr_assert_eq(t.signal(app.device, &si), VK_SUCCESS);
+    out = step_chain(vk, &def, out, out == a ? b : a, slots + 3, 40 + slots, 0);
+    cr_log_info("ring of %d: %llu waits for a full ring", slots, (unsigned long long)ring_state(vk).full_waits);
+    expect_step_result(out, 2 * slots + 3, 40, "after a full ring");
+    dsa_buffer_free(a);
+    dsa_buffer_free(b);
+    cr_expect_eq(dsa_context_destroy(vk), DSA_SUCCESS, "%s", dsa_last_error());
+    app_destroy(&app, gate);
+    expect_clean_validation();
+}
+
+/* dsa_context_take_semaphore right after enqueueing (nothing synchronized): the value is the last
+ * op's, reached only once that op has run (the first waits for a gate the host opens later), and
+ * the application's wait for it completes with the results in place. */
+Test(vulkan, semaphore_taken_after_async_ops, .timeout = 120)
+{
+    dsa_device_info info;
+    need_lavapipe(&info);
+    dsa_kernel_def def = step_def();
+    app_device app;
+    app_timeline t;
+    dsa_context *vk = app_context(&info, &app, &t);
+    dsa_buffer *a, *b;
+    step_buffers(vk, &a, &b);
+    step_chain(vk, &def, a, b, 1, 0, 0); /* the timeline is made by the first take, after an op */
+    dsa_semaphore first;
+    cr_assert_eq(dsa_context_take_semaphore(vk, &first), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_assert_not_null(first.handle);
+    /* The gate holds the first op; the others are queued behind it. More ops than slots would make
+     * the enqueue wait for the oldest slot, which cannot finish before the gate: n stays within. */
+    int n = ring_state(vk).slots - 1;
+    VkSemaphore gate = app_semaphore(&app, 1);
+    dsa_semaphore g = {(void *)gate, 1};
+    void *waits[1] = {&g};
+    cr_assert_eq(dsa_context_wait_events(vk, waits, 1), DSA_SUCCESS, "%s", dsa_last_error());
+    dsa_buffer *out = step_chain(vk, &def, b, a, n, 20, 0); /* b holds the first op's result */
+    dsa_semaphore got;
+    cr_assert_eq(dsa_context_take_semaphore(vk, &got), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_expect_eq(got.handle, first.handle);
+    cr_expect_eq(got.value, first.value + (uint64_t)n, "one value per op: %llu after %llu",
+                 (unsigned long long)got.value, (unsigned long long)first.value);
+    VkSemaphore tl = (VkSemaphore)got.handle;
+    uint64_t now = 0;
+    cr_assert_eq(t.value(app.device, tl, &now), VK_SUCCESS);
+    cr_expect_lt(now, got.value, "the ops ran before the gate opened");
+    VkSemaphoreWaitInfo wi = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO};
+    wi.semaphoreCount = 1;
+    wi.pSemaphores = &tl;
+    wi.pValues = &got.value;
+    cr_expect_eq(t.wait(app.device, &wi, 0), VK_TIMEOUT, "the taken value is reached only after the gate");
+    VkSemaphoreSignalInfo si = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_SIGNAL_INFO};
+    si.semaphore = gate;
+    si.value = 1;
+    cr_assert_eq(t.signal(app.device, &si), VK_SUCCESS);
+    cr_expect_eq(t.wait(app.device, &wi, 10000000000ull), VK_SUCCESS);
+    /* The value stands for the ops' results: the first op's, then n more (constants 20, 21, ...). */
+    static uint32_t got_v[STEP_N], want[STEP_N];
+    cr_assert_eq(dsa_buffer_read(out, 0, got_v, sizeof got_v), DSA_SUCCESS, "%s", dsa_last_error());
+    step_expected(want, 1, 0);
+    for (int j = 0; j < n; j++)
+        for (int i = 0; i < STEP_N; i++) want[i] = want[i] * 5u + (uint32_t)(20 + j);
+    cr_expect_arr_eq(got_v, want, sizeof want);
+
+    /* Our own device: the value after async ops, then synchronize and the results. */
+    dsa_buffer_free(a);
+    dsa_buffer_free(b);
+    cr_expect_eq(dsa_context_destroy(vk), DSA_SUCCESS, "%s", dsa_last_error());
+    app_destroy(&app, gate);
+    cr_assert_eq(dsa_context_create("vulkan:llvmpipe", &vk), DSA_SUCCESS, "%s", dsa_last_error());
+    step_buffers(vk, &a, &b);
+    dsa_vk_ring_state s0 = ring_state(vk);
+    out = step_chain(vk, &def, a, b, n, 1, 0);
+    cr_assert_eq(dsa_context_take_semaphore(vk, &got), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_expect_not_null(got.handle);
+    cr_expect_eq(got.value, (uint64_t)n, "every op signals the next value");
+    cr_expect_eq(ring_state(vk).drains, s0.drains, "taking the semaphore waits for nothing");
+    cr_assert_eq(dsa_synchronize(vk), DSA_SUCCESS, "%s", dsa_last_error());
+    expect_step_result(out, n, 1, "own device");
+    dsa_buffer_free(a);
+    dsa_buffer_free(b);
+    cr_expect_eq(dsa_context_destroy(vk), DSA_SUCCESS, "%s", dsa_last_error());
+    expect_clean_validation();
+}
+
+/* Failures of asynchronous work, injected (dsa_vk_inject_failure): a failed submission is the op's
+ * status and the context goes on; a failed fence wait is reported by the next synchronize (or, for
+ * the poll on the enqueue path, by the next op), naming the VkResult; a lost device stays lost, and
+ * freeing and destroying still work. Nothing crashes, the validation layer stays silent. */
+Test(vulkan, async_failures_reported)
+{
+    dsa_device_info info;
+    need_lavapipe(&info);
+    dsa_kernel_def def = step_def();
+    dsa_context *vk = NULL;
+    cr_assert_eq(dsa_context_create("vulkan:llvmpipe", &vk), DSA_SUCCESS, "%s", dsa_last_error());
+    dsa_buffer *a, *b;
+    step_buffers(vk, &a, &b);
+    dsa_plan plan;
+    memset(&plan, 0, sizeof plan);
+    plan.n = 1;
+    own_launch(&plan.launch[0], &def, 64);
+    plan.launch[0].buffers[0].buffer = a;
+    plan.launch[0].buffers[1].buffer = b;
+    plan.launch[0].n_buffers = 2;
+    plan.launch[0].scalars[0].i = STEP_N;
+    plan.launch[0].scalars[1].i = 1;
+    plan.launch[0].n_scalars = 2;
+    dsa_set_log_callback(NULL, NULL); /* the expected errors are not printed */
+
+    cr_assert_eq(dsa_vk_inject_failure(vk, "vkQueueSubmit", VK_ERROR_OUT_OF_DEVICE_MEMORY), DSA_SUCCESS);
+    cr_expect_eq(dsa_vk_run_plan(vk, &plan), DSA_ERROR_DEVICE_OUT_OF_MEMORY);
+    cr_expect(strstr(dsa_last_error(), "vkQueueSubmit") && strstr(dsa_last_error(), "VK_ERROR_OUT_OF_DEVICE_MEMORY"),
+              "message: %s", dsa_last_error());
+    cr_expect_eq(ring_state(vk).in_flight, 0, "the failed submission holds no slot");
+    cr_assert_eq(dsa_vk_run_plan(vk, &plan), DSA_SUCCESS, "the context goes on: %s", dsa_last_error());
+    expect_step_result(b, 1, 1, "after a failed submission");
+
+    cr_assert_eq(dsa_vk_run_plan(vk, &plan), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_assert_eq(dsa_vk_inject_failure(vk, "vkWaitForFences", VK_ERROR_OUT_OF_HOST_MEMORY), DSA_SUCCESS);
+    cr_expect_eq(dsa_synchronize(vk), DSA_ERROR_OUT_OF_MEMORY);
+    cr_expect(strstr(dsa_last_error(), "vkWaitForFences") && strstr(dsa_last_error(), "VK_ERROR_OUT_OF_HOST_MEMORY"),
+              "message: %s", dsa_last_error());
+    cr_expect_eq(ring_state(vk).in_flight, 1, "the slot whose wait failed stays in flight");
+    cr_expect_eq(dsa_synchronize(vk), DSA_SUCCESS, "the next wait succeeds: %s", dsa_last_error());
+    expect_step_result(b, 1, 1, "after a failed wait");
+
+    cr_assert_eq(dsa_vk_run_plan(vk, &plan), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_assert_eq(dsa_vk_inject_failure(vk, "vkWaitForFences", VK_ERROR_DEVICE_LOST), DSA_SUCCESS);
+    cr_expect_eq(dsa_vk_run_plan(vk, &plan), DSA_ERROR_DEVICE_LOST, "the next op polls the earlier fence");
+    cr_expect(strstr(dsa_last_error(), "VK_ERROR_DEVICE_LOST") != NULL, "message: %s", dsa_last_error());
+    cr_expect_eq(dsa_synchronize(vk), DSA_ERROR_DEVICE_LOST);
+    cr_expect(strstr(dsa_last_error(), "VK_ERROR_DEVICE_LOST") != NULL, "message: %s", dsa_last_error());
+    cr_expect_eq(dsa_vk_run_plan(vk, &plan), DSA_ERROR_DEVICE_LOST, "a lost context stays lost");
+    uint32_t v;
+    cr_expect_eq(dsa_buffer_read(a, 0, &v, 4), DSA_ERROR_DEVICE_LOST);
+    cr_expect_eq(dsa_buffer_free(a), DSA_ERROR_DEVICE_LOST, "freed, saying why the wait failed");
+    dsa_buffer_free(b);
+    cr_expect_eq(dsa_context_destroy(vk), DSA_ERROR_DEVICE_LOST);
+    expect_clean_validation();
+}
+
+/* dsa_prepare builds the device-address form (spec addr=1) of a launch that may need it, so that an
+ * op on tensors beyond the binding limit compiles nothing when enqueued; a shape class whose buffers
+ * are given, all within the limit, gets the bindings form only. Bindings capped at 4 KiB. */
+Test(vulkan, prepare_builds_address_pipelines)
+{
+    setenv("DSA_VULKAN_MAX_RANGE", "4096", 1);
+    dsa_device_info info;
+    need_lavapipe(&info);
+    captured[0] = '\0';
+    dsa_set_log_callback(capture_log, NULL);
+    dsa_context *vk = NULL;
+    cr_assert_eq(dsa_context_create("vulkan:llvmpipe", &vk), DSA_SUCCESS, "%s", dsa_last_error());
+
+    uint8_t *x;
+    size_t xb = make_x(DSA_FP32, &x);
+    cr_assert_gt(xb, 4096);
+    dsa_buffer *bx = upload(vk, x, xb, 0), *bq = upload(vk, NULL, Q_BYTES, 0), *bs = upload(vk, NULL, S_BYTES, 0);
+    free(x);
+    int64_t shape[2] = {ROWS, COLS}, xstr[2] = {X_STRIDE, 1}, sshape[2] = {ROWS, GROUPS};
+    dsa_quantize_args a;
+    a.x = dsa_tensor_make(bx, (uint64_t)X_OFF * 4, DSA_FP32, 2, shape, xstr);
+    a.q = dsa_tensor_make(bq, Q_OFF, DSA_FP8_E4M3, 2, shape, NULL);
+    a.scales = dsa_tensor_make(bs, S_OFF, DSA_FP32, 2, sshape, NULL);
+    dsa_quantize_args shapes_only = a;
+    shapes_only.x.buffer = shapes_only.q.buffer = shapes_only.scales.buffer = NULL;
+    captured[0] = '\0';
+    cr_assert_eq(dsa_prepare(vk, DSA_OP_QUANTIZE_FP8, &shapes_only), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_expect(strstr(captured, "buffers by device address") != NULL, "prepare:\n%s", captured);
+    cr_expect(strstr(captured, "buffers as bindings") != NULL, "prepare:\n%s", captured);
+    captured[0] = '\0';
+    cr_assert_eq(dsa_run(vk, DSA_OP_QUANTIZE_FP8, &a, NULL), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_assert_eq(dsa_synchronize(vk), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_expect(strstr(captured, "pipeline for") == NULL, "the op compiled when enqueued:\n%s", captured);
+
+    /* Buffers given to prepare, all within the limit: no address form. */
+    dsa_buffer *dq = upload(vk, NULL, 128, 0x38), *ds = upload(vk, NULL, 4, 0), *dout = upload(vk, NULL, 512, 0);
+    int64_t dshape[2] = {1, 128}, dsshape[2] = {1, 1};
+    dsa_dequantize_args d;
+    d.q = dsa_tensor_make(dq, 0, DSA_FP8_E4M3, 2, dshape, NULL);
+    d.scales = dsa_tensor_make(ds, 0, DSA_FP32, 2, dsshape, NULL);
+    d.out = dsa_tensor_make(dout, 0, DSA_FP32, 2, dshape, NULL);
+    captured[0] = '\0';
+    cr_assert_eq(dsa_prepare(vk, DSA_OP_DEQUANTIZE_FP8, &d), DSA_SUCCESS, "%s", dsa_last_error());
+    cr_expect(strstr(captured, "buffers as bindings") != NULL, "prepare:\n%s", captured);
+    cr_expect(strstr(captured, "buffers by device address") == NULL, "prepare:\n%s", captured);
+    dsa_buffer_free(bx);
+    dsa_buffer_free(bq);
+    dsa_buffer_free(bs);
+    dsa_buffer_free(dq);
+    dsa_buffer_free(ds);
+    dsa_buffer_free(dout);
     cr_expect_eq(dsa_context_destroy(vk), DSA_SUCCESS, "%s", dsa_last_error());
     expect_clean_validation();
 }
