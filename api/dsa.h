@@ -231,11 +231,14 @@ DSA_API dsa_status dsa_synchronize(dsa_context *ctx);
  * Vulkan works with semaphores instead (a timeline semaphore needs a value besides its handle):
  * each events[i] of dsa_context_wait_events points to a dsa_semaphore, read during the call; the
  * next op's submission waits for it (a binary semaphore is thereby unsignalled; a timeline one
- * until it reaches value). Vulkan ops complete before they return, so the signal must already be
- * submitted (or signalled from the host) when the op is called. dsa_context_take_semaphore then
- * gives the context's own timeline semaphore and the value that the last op's submission signals
- * (handle NULL when no op ran since the last take; the semaphore belongs to the context and lives
- * until it is destroyed). On the application's VkDevice, timelineSemaphore must be enabled for it.
+ * until it reaches value). Vulkan ops are asynchronous like the other GPU backends' (submitted, not
+ * waited for): a binary semaphore's signal must already be submitted when the op is called
+ * (Vulkan's rule), a timeline value may be signalled later (from the host or another queue), and
+ * until it is, that op and all work after it on the queue wait, and so do dsa_synchronize and
+ * buffer reads. dsa_context_take_semaphore then gives the context's own timeline semaphore and the
+ * value that the last op's submission signals when that op has finished (taking it waits for
+ * nothing; handle NULL when no op ran since the last take; the semaphore belongs to the context
+ * and lives until it is destroyed). On the application's VkDevice, timelineSemaphore must be enabled for it.
  * dsa_context_take_event returns DSA_ERROR_UNSUPPORTED on Vulkan; other backends return
  * DSA_ERROR_UNSUPPORTED from dsa_context_take_semaphore. */
 DSA_API dsa_status dsa_context_wait_events(dsa_context *ctx, void *const *events, int n);
