@@ -238,7 +238,8 @@ DSA_API dsa_status dsa_synchronize(dsa_context *ctx);
  * buffer reads. dsa_context_take_semaphore then gives the context's own timeline semaphore and the
  * value that the last op's submission signals when that op has finished (taking it waits for
  * nothing; handle NULL when no op ran since the last take; the semaphore belongs to the context
- * and lives until it is destroyed). On the application's VkDevice, timelineSemaphore must be enabled for it.
+ * and lives until it is destroyed). On the application's VkDevice, timelineSemaphore must be
+ * enabled for it.
  * dsa_context_take_event returns DSA_ERROR_UNSUPPORTED on Vulkan; other backends return
  * DSA_ERROR_UNSUPPORTED from dsa_context_take_semaphore. */
 DSA_API dsa_status dsa_context_wait_events(dsa_context *ctx, void *const *events, int n);
