@@ -108,11 +108,13 @@ static int next_pow2(int64_t v)
     return p;
 }
 
-/* Prefill and decode (one algorithm): a head group stays at least 16 heads (a fragment's rows; heads past hq are zeros, never
- * written) and shrinks with the warps it needs, keeping the K slices per 16 heads. Where the CUDA
- * dialect has bf16 tensor cores (sm_80+: mma.sync m16n8k16) the spec is matrix=1 with 32 heads on
- * 256 threads (4 K slices: a 36-register q slice per thread) and two stages of kv tiles (47.5 KiB
- * of the 48 KiB static shared memory), unless the tuning table changed the layout. */
+/* Prefill and decode (one algorithm): a head group stays at least 16 heads (a fragment's rows;
+ * heads past hq are zeros, never written) and shrinks with the warps it needs, keeping the K slices
+ * per 16 heads. Where the CUDA dialect has bf16 tensor cores (sm_80+: mma.sync m16n8k16) the spec
+ * is matrix=1 with 32 heads on 256 threads (4 K slices: a 36-register q slice per thread), two
+ * stages of kv tiles, and the largest tile of kv rows (64, 32 or 16) whose shared memory the
+ * device has (dynamic shared memory: 64 rows take 185 KiB, within Hopper's 227 KiB; fewer
+ * barriers and softmax steps per row), unless the tuning table changed the layout. */
 typedef struct attention_ctx {
     const mla_shape *s;
     const dsa_device_info *dev;
@@ -130,6 +132,15 @@ static void adjust_attention(dsa_spec *spec, const void *ctx)
         spec->heads = 32;
         spec->block = 256;
         spec->stages = 2;
+        for (int tn = 64; tn > 16; tn /= 2) {
+            dsa_spec t = *spec;
+            t.tile_n = tn;
+            t.dim = (int)p->s->dqk;
+            if (dsa_spec_check(k, &t, p->dev) == DSA_SUCCESS) {
+                spec->tile_n = tn;
+                break;
+            }
+        }
     }
     int hp = next_pow2(p->s->hq);
     if (hp < 16) hp = 16;

@@ -331,6 +331,75 @@ static void emit_glsl_globals(strbuf *b, const tpl *t, const dsa_spec *spec)
     for (int i = 0; i < t->n_shared; i++) sb_printf(b, "shared %s;\n", t->shared[i]);
 }
 
+/* ---- shared arrays ---- */
+
+/* "F32 red[BLOCK * 2]" -> type "F32", name "red", its size in bytes for this spec. */
+static dsa_status shared_array(const char *kernel, const char *decl, const dsa_spec *spec, char *type, char *name,
+                               uint64_t *bytes)
+{
+    static const struct {
+        const char *type;
+        unsigned size;
+    } sizes[] = {{"F32", 4}, {"U32", 4}, {"I32", 4}, {"I64", 8}, {"U64", 8}, {"U16", 2}, {"U8", 1}};
+    const char *open = strchr(decl, '['), *close = strrchr(decl, ']');
+    if (sscanf(decl, "%7s %39[A-Za-z0-9_]", type, name) != 2 || !open || !close || close < open)
+        return dsa_fail(DSA_ERROR_INTERNAL, "template %s: @shared \"%s\": expected TYPE NAME[SIZE]", kernel, decl);
+    unsigned elem = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        if (strcmp(type, sizes[i].type) == 0) elem = sizes[i].size;
+    if (!elem)
+        return dsa_fail(DSA_ERROR_INTERNAL, "template %s: @shared \"%s\": type %s is not one of F32 U32 I32 I64 U64 "
+                        "U16 U8", kernel, decl, type);
+    int64_t n = 0;
+    dsa_status st = dsa_spec_expr(open + 1, (size_t)(close - open - 1), spec, &n);
+    if (st != DSA_SUCCESS) return dsa_fail(st, "template %s: @shared %s: %s", kernel, name, dsa_last_error());
+    if (n < 1)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "template %s: @shared %s has %lld elements for this spec",
+                        kernel, name, (long long)n);
+    *bytes = (uint64_t)n * elem;
+    return DSA_SUCCESS;
+}
+
+#define SHARED_ALIGN 16u /* every array starts at a 16-byte boundary (16-byte copies, ldmatrix) */
+
+/* Byte offsets of the shared arrays laid out in declaration order; returns the total. */
+static dsa_status shared_layout(const char *kernel, const tpl *t, const dsa_spec *spec, uint64_t *offset,
+                                uint64_t *total)
+{
+    uint64_t at = 0;
+    for (int i = 0; i < t->n_shared; i++) {
+        char type[8], name[40];
+        uint64_t bytes = 0;
+        dsa_status st = shared_array(kernel, t->shared[i], spec, type, name, &bytes);
+        if (st != DSA_SUCCESS) return st;
+        offset[i] = at;
+        at += (bytes + SHARED_ALIGN - 1) / SHARED_ALIGN * SHARED_ALIGN;
+    }
+    *total = at;
+    return DSA_SUCCESS;
+}
+
+/* CUDA: one dynamic shared allocation (its size comes with the launch, so a block can use the
+ * device's opt-in limit, 227 KiB on Hopper, beyond the 48 KiB of static arrays); each array is
+ * a pointer into it, used by the template exactly as the static array of the other dialects. */
+static dsa_status emit_cuda_shared(strbuf *b, const char *kernel, const tpl *t, const dsa_spec *spec)
+{
+    if (t->n_shared == 0) return DSA_SUCCESS;
+    uint64_t offset[MAX_SHARED], total = 0;
+    dsa_status st = shared_layout(kernel, t, spec, offset, &total);
+    if (st != DSA_SUCCESS) return st;
+    sb_printf(b, "    extern __shared__ __align__(%u) unsigned char dsa_smem[]; /* %llu bytes */\n", SHARED_ALIGN,
+              (unsigned long long)total);
+    for (int i = 0; i < t->n_shared; i++) {
+        char type[8], name[40];
+        uint64_t bytes = 0;
+        shared_array(kernel, t->shared[i], spec, type, name, &bytes);
+        sb_printf(b, "    %s *__restrict__ const %s = (%s *)(dsa_smem + %llu); /* %s */\n", type, name, type,
+                  (unsigned long long)offset[i], t->shared[i]);
+    }
+    return DSA_SUCCESS;
+}
+
 static void emit_signature(strbuf *b, dsa_dialect d, const tpl *t, const dsa_spec *spec)
 {
     if (d == DSA_DIALECT_GLSL) {
@@ -357,6 +426,7 @@ static void emit_signature(strbuf *b, dsa_dialect d, const tpl *t, const dsa_spe
         sb_printf(b, "%s\n    I64 %s_off", first ? "" : ",", t->buffers[i].name);
     sb_text(b, ")\n{\n");
     for (int i = 0; i < t->n_buffers; i++) sb_printf(b, "    %s += %s_off;\n", t->buffers[i].name, t->buffers[i].name);
+    if (d == DSA_DIALECT_CUDA) return; /* emit_cuda_shared */
     const char *qual = d == DSA_DIALECT_OPENCL ? "__local" : "__shared__";
     for (int i = 0; i < t->n_shared; i++) sb_printf(b, "    %s %s;\n", qual, t->shared[i]);
 }
@@ -384,6 +454,7 @@ dsa_status dsa_generate(const dsa_kernel_def *k, dsa_dialect d, const dsa_spec *
         st = emit_text(&b, k->name, t.functions, t.functions_len, 0);
     }
     emit_signature(&b, d, &t, spec);
+    if (st == DSA_SUCCESS && d == DSA_DIALECT_CUDA) st = emit_cuda_shared(&b, k->name, &t, spec);
     if (st == DSA_SUCCESS) st = emit_text(&b, k->name, t.body, strlen(t.body), 0);
     sb_text(&b, "}\n");
     if (st != DSA_SUCCESS) {
@@ -416,5 +487,6 @@ dsa_status dsa_kernel_signature(const dsa_kernel_def *k, const dsa_spec *spec, d
     snprintf(sig->entry, sizeof sig->entry, "%s", t.kernel);
     sig->params_size = glsl_params_layout(&t, spec, sig->params_offset);
     sig->params_in_uniform = sig->params_size > DSA_GLSL_PUSH_MAX;
-    return DSA_SUCCESS;
+    uint64_t offset[MAX_SHARED];
+    return shared_layout(k->name, &t, spec, offset, &sig->shared_bytes);
 }

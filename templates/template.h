@@ -69,6 +69,11 @@ const dsa_spec_field *dsa_spec_fields(int *count);
 int dsa_spec_equal(const dsa_spec *a, const dsa_spec *b);
 /* "block=256,tile_m=1,...,in_dtype=bf16": a specialization for messages, cut to fit cap bytes. */
 void dsa_spec_format(const dsa_spec *spec, char *out, size_t cap);
+
+/* Evaluates an integer expression over the spec's parameters (BLOCK, TILE_N, DIM, ... as the
+ * generated code #defines them; + - * / % and parentheses), e.g. a @shared array's size
+ * (templates/spec_expr.c). */
+dsa_status dsa_spec_expr(const char *text, size_t len, const dsa_spec *spec, int64_t *value);
 /* Sets one field from text ("block", "128" or "in_dtype", "bf16"); DSA_ERROR_INVALID_ARGUMENT
  * names the field and the value when either is unknown. */
 dsa_status dsa_spec_set(dsa_spec *spec, const char *name, const char *value);
@@ -137,6 +142,10 @@ typedef struct dsa_signature {
     uint32_t params_offset[2 * DSA_MAX_KERNEL_ARGS];
     uint32_t params_size;
     int params_in_uniform;
+    /* The @shared arrays laid out one after another at 16-byte boundaries: the bytes the CUDA
+     * dialect takes as dynamic shared memory (the launch passes them; above 48 KiB the function
+     * must be opted in). Other dialects declare the arrays statically. */
+    uint64_t shared_bytes;
 } dsa_signature;
 dsa_status dsa_kernel_signature(const dsa_kernel_def *k, const dsa_spec *spec, dsa_signature *sig);
 size_t dsa_arg_type_size(dsa_arg_type t);

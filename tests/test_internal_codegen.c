@@ -155,6 +155,26 @@ Test(codegen, cuda_nvrtc_matrix_path, .timeout = 900)
 }
 #endif
 
+/* The generator's own layout of the @shared arrays (what a CUDA launch passes as dynamic shared
+ * memory) and the family's shared_bytes (what the fit check uses) must agree, up to the 16-byte
+ * alignment of each array, for every kernel and grid point. */
+Test(codegen, shared_layout_matches_the_family_rule)
+{
+    for (int i = 0; i < dsa_kernel_count(); i++) {
+        const dsa_kernel_def *k = dsa_kernel_at(i);
+        dsa_spec specs[MAX_SPECS];
+        int n = specs_for(k, specs);
+        for (int j = 0; j < n; j++) {
+            dsa_signature sig;
+            cr_assert_eq(dsa_kernel_signature(k, &specs[j], &sig), DSA_SUCCESS, "%s: %s", k->name, dsa_last_error());
+            uint64_t rule = k->shared_bytes ? k->shared_bytes(&specs[j]) : 0;
+            cr_expect(sig.shared_bytes >= rule && sig.shared_bytes <= rule + 16u * 8u,
+                      "%s (block=%d): layout %llu bytes, family rule %llu", k->name, specs[j].block,
+                      (unsigned long long)sig.shared_bytes, (unsigned long long)rule);
+        }
+    }
+}
+
 /* `@include` in a template is replaced by the embedded file: prefill and decode share one
  * attention algorithm, so both generated sources carry it and neither carries the directive. */
 Test(codegen, include_expands_the_shared_algorithm)

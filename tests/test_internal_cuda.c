@@ -183,7 +183,8 @@ Test(cuda, describes_devices)
         cr_assert_eq(d.max_buffer_bytes, d.memory_bytes);
         int sms = 0, shared = 0, cc_major = 0, cc_minor = 0;
         CU_OK(cu->cuDeviceGetAttribute(&sms, DSA_CU_ATTR_MULTIPROCESSOR_COUNT, dev));
-        CU_OK(cu->cuDeviceGetAttribute(&shared, DSA_CU_ATTR_MAX_SHARED_MEMORY_PER_BLOCK, dev));
+        /* the opt-in limit: kernels take their shared arrays as dynamic shared memory */
+        CU_OK(cu->cuDeviceGetAttribute(&shared, DSA_CU_ATTR_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, dev));
         CU_OK(cu->cuDeviceGetAttribute(&cc_major, DSA_CU_ATTR_COMPUTE_CAPABILITY_MAJOR, dev));
         CU_OK(cu->cuDeviceGetAttribute(&cc_minor, DSA_CU_ATTR_COMPUTE_CAPABILITY_MINOR, dev));
         cr_assert_eq(d.compute_units, (uint32_t)sms);

@@ -53,6 +53,7 @@ enum {
     DSA_CU_ERROR_INVALID_ADDRESS_SPACE = 717,
     DSA_CU_ERROR_INVALID_PC = 718,
     DSA_CU_ERROR_LAUNCH_FAILED = 719,
+    DSA_CU_ERROR_NOT_SUPPORTED = 801,
     DSA_CU_ERROR_STREAM_CAPTURE_UNSUPPORTED = 900
 };
 
@@ -76,7 +77,8 @@ enum { /* CUfunction_attribute */
     DSA_CU_FUNC_MAX_THREADS_PER_BLOCK = 0,
     DSA_CU_FUNC_SHARED_SIZE_BYTES = 1,
     DSA_CU_FUNC_LOCAL_SIZE_BYTES = 3,
-    DSA_CU_FUNC_NUM_REGS = 4
+    DSA_CU_FUNC_NUM_REGS = 4,
+    DSA_CU_FUNC_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8
 };
 
 enum {
@@ -136,7 +138,8 @@ enum {
     X(cuDeviceGetUuid, "cuDeviceGetUuid_v2", (dsa_cu_uuid * uuid, dsa_cu_device dev))                     \
     X(cuDeviceGetUuidV1, "cuDeviceGetUuid", (dsa_cu_uuid * uuid, dsa_cu_device dev))                      \
     X(cuStreamGetCtx, "cuStreamGetCtx", (dsa_cu_stream stream, dsa_cu_context * ctx))                     \
-    X(cuFuncGetAttribute, "cuFuncGetAttribute", (int *value, int attribute, dsa_cu_function fn))
+    X(cuFuncGetAttribute, "cuFuncGetAttribute", (int *value, int attribute, dsa_cu_function fn))          \
+    X(cuFuncSetAttribute, "cuFuncSetAttribute", (dsa_cu_function fn, int attribute, int value))
 
 /* The table: cu->cuMemAlloc(&ptr, bytes). */
 typedef struct dsa_cu_api {

@@ -137,9 +137,12 @@ static dsa_status describe(const dsa_cu_api *cu, int ordinal, const char *runtim
     snprintf(d->runtime_version, sizeof d->runtime_version, "%s", runtime);
     d->memory_bytes = (uint64_t)total;
     d->max_buffer_bytes = (uint64_t)total; /* cuMemAlloc takes any size that fits */
-    /* The static __shared__ limit (48 KiB): what the templates' shared arrays may use. The larger
-     * opt-in size needs dynamic shared memory and cuFuncSetAttribute, which no template uses yet. */
+    /* The CUDA dialect puts a kernel's shared arrays in dynamic shared memory (templates/generator.c),
+     * so a block may use the opt-in limit (227 KiB on Hopper), not only the 48 KiB of static arrays;
+     * compile_kernel opts each function in to what it needs. Without cuFuncSetAttribute (very old
+     * drivers) the static limit is all there is. */
     d->shared_mem_per_block = (uint64_t)(shared > 0 ? shared : 0);
+    if (cu->cuFuncSetAttribute && optin > shared) d->shared_mem_per_block = (uint64_t)optin;
     d->compute_units = (uint32_t)(sms > 0 ? sms : 0);
     int cc = major * 10 + minor;
     uint32_t caps = DSA_CAP_SUBGROUPS | DSA_CAP_INT64 | DSA_CAP_FP64;
@@ -636,6 +639,19 @@ static dsa_status compile_kernel(dsa_context *ctx, const dsa_kernel_def *def, co
         c->cu->cuFuncGetAttribute(&shared, DSA_CU_FUNC_SHARED_SIZE_BYTES, k->fn);
         c->cu->cuFuncGetAttribute(&local, DSA_CU_FUNC_LOCAL_SIZE_BYTES, k->fn);
     }
+    if (k->sig.shared_bytes > 48u * 1024u) {
+        /* Dynamic shared memory beyond 48 KiB must be asked for per function. */
+        r = c->cu->cuFuncSetAttribute ? c->cu->cuFuncSetAttribute(k->fn, DSA_CU_FUNC_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                                                  (int)k->sig.shared_bytes)
+                                      : DSA_CU_ERROR_NOT_SUPPORTED;
+        if (r != DSA_CU_SUCCESS) {
+            unsigned long long bytes = (unsigned long long)k->sig.shared_bytes;
+            c->cu->cuModuleUnload(k->module);
+            free(k);
+            return dsa_cu_fail(r, "cuFuncSetAttribute", "%s: %llu bytes of dynamic shared memory (device opt-in limit "
+                               "%llu)", prefix, bytes, (unsigned long long)ctx->info.shared_mem_per_block);
+        }
+    }
     if (max_threads > 0 && spec->block > max_threads) {
         c->cu->cuModuleUnload(k->module);
         free(k);
@@ -644,8 +660,9 @@ static dsa_status compile_kernel(dsa_context *ctx, const dsa_kernel_def *def, co
                         "per thread); choose a smaller block in the tuning table (DSA_TUNING)",
                         prefix, spec->block, max_threads, regs);
     }
-    dsa_log(DSA_LOG_INFO, "compile", "%s: compiled for %s in %.1f ms (%zu-byte cubin; %d registers, %d B static shared, "
-            "%d B local per thread)", prefix, arch, now_ms() - t0, cubin_size, regs, shared, local);
+    dsa_log(DSA_LOG_INFO, "compile", "%s: compiled for %s in %.1f ms (%zu-byte cubin; %d registers, %d B static + "
+            "%llu B dynamic shared, %d B local per thread)", prefix, arch, now_ms() - t0, cubin_size, regs, shared,
+            (unsigned long long)k->sig.shared_bytes, local);
 
     /* Another thread may have compiled the same kernel meanwhile: keep the first. */
     pthread_mutex_lock(&c->lock);
@@ -733,7 +750,7 @@ static dsa_status launch(dsa_context *ctx, dsa_op op, int index, const dsa_launc
     }
     for (int i = 0; i < n; i++) params[i] = &values[i];
     dsa_cu_result r = c->cu->cuLaunchKernel(k->fn, l->grid[0], l->grid[1], l->grid[2], (unsigned)l->spec.block, 1, 1,
-                                            0, c->stream, params, NULL);
+                                            (unsigned)k->sig.shared_bytes, c->stream, params, NULL);
     if (r != DSA_CU_SUCCESS)
         return dsa_cu_fail(r, "cuLaunchKernel", "%s on cuda:%d: launch %d, kernel %s, grid %ux%ux%u, block %d",
                            dsa_op_name(op), ctx->info.index, index, l->kernel->name, l->grid[0], l->grid[1],
