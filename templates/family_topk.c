@@ -1,5 +1,6 @@
 /* Kernel family: top-k selection (docs/ops.md section 2; plans in core/plan_topk.c).
- *   topk_select  radix select + collection, one block per row (kernels/topk_select.dsa)
+ *   topk_select  radix select + collection, one block per row, the row's bucket of candidates in
+ *                shared memory when it fits (kernels/topk_select.dsa)
  *   topk_sort    bitonic sort of runs of TILE_N selected columns in shared memory (sorted path)
  *   topk_merge   one pass merging sorted runs pairwise (sorted path, rows longer than one run) */
 #include "template.h"
@@ -13,10 +14,18 @@ static dsa_status check_select(const dsa_spec *s)
     if (s->tile_k < 1 || (int64_t)s->block * s->tile_k > 65535)
         return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "topk_select: spec tile_k is %d with block %d, expected "
                         "tile_k >= 1 and block * tile_k <= 65535", s->tile_k, s->block);
+    /* tile_n: the candidates (key + column, 8 bytes each) a row's bucket may hold in shared memory */
+    if (s->tile_n < 1 || s->tile_n > (1 << 20))
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "topk_select: spec tile_n is %d, expected 1..1048576 (shared "
+                        "candidates)", s->tile_n);
     return DSA_SUCCESS;
 }
 
-static uint64_t select_shared(const dsa_spec *s) { return ((uint64_t)TOPK_HIST + (uint64_t)s->block + 4u) * 4u; }
+/* hist, scan, cut and cand (U32), as declared in kernels/topk_select.dsa */
+static uint64_t select_shared(const dsa_spec *s)
+{
+    return ((uint64_t)TOPK_HIST + (uint64_t)s->block + 4u + 2u * (uint64_t)s->tile_n) * 4u;
+}
 
 static dsa_status check_sort(const dsa_spec *s)
 {
@@ -30,10 +39,12 @@ static dsa_status check_sort(const dsa_spec *s)
 
 static uint64_t sort_shared(const dsa_spec *s) { return (uint64_t)s->tile_n * 8u; }
 
+/* 2048 candidates: 16 KiB, 25 KiB in all with 256 threads (the portable 32 KiB). */
 static void select_defaults(dsa_spec *s)
 {
     s->block = 256;
     s->tile_k = 16;
+    s->tile_n = 2048;
 }
 
 static void sort_defaults(dsa_spec *s)
