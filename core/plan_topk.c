@@ -2,7 +2,7 @@
  *
  * Unsorted: one launch of topk_select, which writes every row's final indices and padding.
  * Sorted (kmax = min(k, L) > 1):
- *   1. topk_select writes each row's selected columns (relative to lo, ascending) to P0 and the
+ *   1. topk_select writes each row's selected columns (relative to lo) to P0 and the
  *      row's lo and kk to a header at the start of the workspace ([S][2] int32);
  *   2. topk_sort sorts runs of RUN (its spec's tile_n) columns of P0 in place;
  *   3. m = ceil(log2(runs)) topk_merge passes, pass i reading P(i-1) and writing P(i).
@@ -118,10 +118,47 @@ static void topk_add_slot_scalars(dsa_launch *l, const topk_ctx *c)
     dsa_launch_add_i64(l, c->rows_per_batch);
 }
 
+/* topk_select's layout beyond the portable defaults (256 threads, 2048 candidates), unless the
+ * tuning table set one: the most candidates, up to 16384, that fit the device's shared memory (a
+ * row's bucket then almost always fits, and the row is read twice); on CUDA 512 threads when
+ * there are rows for every SM, 1024 when there are few (one block per row: more loads in flight).
+ * H100, 131072 columns, k 2048: 4096 rows 3.62 ms at 256/2048, 2.81 at 512/8192, 3.32 at
+ * 1024/16384; 64 rows 0.275, 0.126, 0.104 ms (perf/README.md). */
+typedef struct select_ctx {
+    const topk_ctx *c;
+    const dsa_device_info *dev;
+} select_ctx;
+
+static void adjust_select(dsa_spec *spec, const void *ctx)
+{
+    const select_ctx *p = ctx;
+    const dsa_kernel_def *k = dsa_kernel_find("topk_select");
+    if (!k || spec->block != k->defaults.block || spec->tile_n != k->defaults.tile_n) return;
+    if (p->dev->backend == DSA_BACKEND_CUDA) {
+        int64_t sms = p->dev->compute_units ? p->dev->compute_units : 1;
+        spec->block = p->c->S >= 2 * sms ? 512 : 1024;
+    }
+    for (int tn = 16384; tn > spec->tile_n; tn /= 2) {
+        dsa_spec t = *spec;
+        t.tile_n = tn;
+        if (p->dev->backend == DSA_BACKEND_CUDA && p->c->S >= 2 * (int64_t)p->dev->compute_units && tn > 8192)
+            continue; /* several blocks per SM do better than more candidates */
+        if (dsa_spec_check(k, &t, p->dev) == DSA_SUCCESS) {
+            spec->tile_n = tn;
+            break;
+        }
+    }
+    if (dsa_spec_check(k, spec, p->dev) != DSA_SUCCESS) { /* e.g. fewer threads per block */
+        spec->block = k->defaults.block;
+        spec->tile_n = k->defaults.tile_n;
+    }
+}
+
 static dsa_status topk_add_select(dsa_plan *plan, const dsa_device_info *dev, const topk_ctx *c, int flags)
 {
     dsa_launch *l;
-    dsa_status st = dsa_plan_kernel(plan, dev, "topk_select", NULL, NULL, &l);
+    select_ctx sc = {c, dev};
+    dsa_status st = dsa_plan_kernel(plan, dev, "topk_select", adjust_select, &sc, &l);
     if (st != DSA_SUCCESS) return st;
     l->grid[0] = dsa_grid_for(c->S, 1);
     dsa_launch_add_buffer(l, c->L > 0 && c->a->scores.buffer ? &c->a->scores : &c->dummy);
