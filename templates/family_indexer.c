@@ -1,13 +1,23 @@
 /* Kernel family: the lightning indexer (kernels/indexer_logits.dsa, kernels/indexer_decode_logits.dsa).
- * Both templates share one tile scheme: a block owns TILE_N keys (decoded to fp32, transposed, all
- * DIM = 128 dims in shared memory) and computes, per query, C[h][n] = q[h] . k[n] over all HEADS
- * heads (HEADS = the op's H, so the micro-tile loops unroll) with q streamed in TILE_K-dim chunks.
- * Thread mapping: TILE_N / 4 threads across the keys (4 keys each), BLOCK / (TILE_N / 4) thread
- * rows across the heads. core/plan_indexer.c sets heads and in_dtype per call. */
+ * Both run one algorithm (kernels/indexer_scores.dsai) on tiles and fragments: the rows of the
+ * scores gemm are (query, head) pairs in m-tiles of 16 heads (HEADS = the op's H, padded to whole
+ * m-tiles), TILE_M queries a block, their m-tiles spread over the block's warps (IX_WM each, all
+ * 128 dims of q in registers), TILE_N keys a tile (16-row k-steps of the B operand). Shared memory:
+ * two key tiles of 16-bit operands (bf16 stages, fp8 raw + converted, fp32 hi/lo planes), the
+ * warps' partial sums, a scratch for the portable column sums, ranges, scales and validity.
+ * core/plan_indexer.c sets heads, in_dtype and the layout per call. */
 #include "template.h"
 #include "internal.h"
 
-static int is_pow2(int v) { return v > 0 && (v & (v - 1)) == 0; }
+/* m-tiles a warp holds: each costs FRAG_A_WORDS(8) registers of q (32 on the mma path), twice for
+ * fp32 (hi and lo). */
+#define IX_MAX_WM 4
+
+static int m_tiles_per_warp(const dsa_spec *s)
+{
+    int mg = (s->heads + 15) / 16, warps = s->block / 32;
+    return (s->tile_m * mg + warps - 1) / warps;
+}
 
 /* Rules of the shared tile scheme (both kernels). */
 static dsa_status check_tiles(const char *kernel, const dsa_spec *s)
@@ -18,13 +28,17 @@ static dsa_status check_tiles(const char *kernel, const dsa_spec *s)
     if (s->heads < 1 || s->heads > 128)
         return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: spec heads is %d, expected 1..128 (the op's H)", kernel,
                         s->heads);
-    /* 4 keys per thread, and the key threads (tile_n / 4) must divide the block evenly. */
-    if (!is_pow2(s->tile_n) || s->tile_n < 4 || s->tile_n > 4 * s->block)
-        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: spec tile_n is %d, expected a power of two in 4..%d "
-                        "(4 * block)", kernel, s->tile_n, 4 * s->block);
-    if (!is_pow2(s->tile_k) || s->tile_k > 128)
-        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: spec tile_k is %d, expected a power of two in 1..128 "
-                        "(it divides dim)", kernel, s->tile_k);
+    if (s->tile_n < 16 || s->tile_n > 128 || s->tile_n % 16 != 0)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: spec tile_n is %d, expected a multiple of 16 in 16..128 "
+                        "(keys a tile: pairs of 8-key n-tiles)", kernel, s->tile_n);
+    if (s->tile_m < 1 || s->tile_m > 64)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: spec tile_m is %d, expected 1..64 (queries a block)", kernel,
+                        s->tile_m);
+    int wm = m_tiles_per_warp(s);
+    if (wm > IX_MAX_WM)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: spec tile_m=%d heads=%d block=%d gives %d m-tiles of 16 "
+                        "heads a warp, expected at most %d (fewer queries a block or more threads)", kernel,
+                        s->tile_m, s->heads, s->block, wm, IX_MAX_WM);
     return DSA_SUCCESS;
 }
 
@@ -33,9 +47,6 @@ static dsa_status check_prefill(const dsa_spec *s)
     if (s->in_dtype != DSA_FP8_E4M3 && s->in_dtype != DSA_BF16 && s->in_dtype != DSA_FP32)
         return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "indexer_logits: spec in_dtype is %s, expected fp8, bf16 or fp32",
                         dsa_dtype_name(s->in_dtype));
-    if (s->tile_m < 1 || s->tile_m > 256)
-        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "indexer_logits: spec tile_m is %d, expected 1..256 (queries "
-                        "per tile)", s->tile_m);
     return check_tiles("indexer_logits", s);
 }
 
@@ -47,48 +58,38 @@ static dsa_status check_decode(const dsa_spec *s)
     return check_tiles("indexer_decode_logits", s);
 }
 
-/* The arrays both templates declare: skt, sq, sw, part, sscale (all fp32). */
+/* The arrays both templates declare: kbuf (two tiles of key rows, 64 words + 16 bytes each), part
+ * (F32, a row of TILE_N per m-tile at most), scratch (BLOCK F32), srange (I64), sscale, svalid. */
 static uint64_t tile_shared(const dsa_spec *s)
 {
-    uint64_t thread_rows = 4u * (uint64_t)s->block / (uint64_t)s->tile_n;
-    uint64_t skt = (uint64_t)s->dim * (uint64_t)(s->tile_n + 1);
-    uint64_t sq = (uint64_t)s->tile_k * ((uint64_t)s->heads + thread_rows);
-    uint64_t sw = (uint64_t)s->heads + thread_rows;
-    uint64_t part = 4u * (uint64_t)s->block;
-    return 4u * (skt + sq + sw + part + (uint64_t)s->tile_n);
+    uint64_t tn = (uint64_t)s->tile_n, mg = (uint64_t)(s->heads + 15) / 16u;
+    uint64_t kbuf = 4u * 2u * tn * (uint64_t)(s->dim / 2 + 4);
+    uint64_t part = 4u * (uint64_t)s->tile_m * mg * tn;
+    uint64_t scratch = 4u * (uint64_t)s->block;
+    uint64_t srange = 8u * 2u * (uint64_t)s->tile_m;
+    return kbuf + part + scratch + srange + 4u * 2u * tn + 4u * 2u * tn;
 }
 
-/* srange: [lo, hi) per query of the tile */
-static uint64_t prefill_shared(const dsa_spec *s) { return tile_shared(s) + 8u * (uint64_t)s->tile_m; }
-
-/* skey (I64 per key) and srange (4 draft queries) */
-static uint64_t decode_shared(const dsa_spec *s) { return tile_shared(s) + 8u * (uint64_t)s->tile_n + 16u; }
-
-/* Portable defaults: 128 threads, 32 keys x 8 queries a tile, 16-dim q chunks; about 24 KiB of shared
- * memory at 64 heads and 28 KiB at 128, inside the 32 KiB every device offers. */
+/* Portable defaults: 128 threads (4 warps), one query of 64 heads a block (an m-tile a warp), 32 keys
+ * a tile: 18.6 KiB of shared memory, inside the 32 KiB every device offers. core/plan_indexer.c
+ * fits tile_m to the op's H, and on CUDA with bf16 matrix units takes the tensor-core layout. */
 static void tile_defaults(dsa_spec *s)
 {
     s->block = 128;
-    s->tile_m = 8;
+    s->tile_m = 1;
     s->tile_n = 32;
-    s->tile_k = 16;
+    s->tile_k = 0; /* unused */
     s->heads = 64;
     s->dim = 128;
     s->in_dtype = DSA_FP8_E4M3;
     s->out_dtype = DSA_FP32;
 }
 
-static void decode_defaults(dsa_spec *s)
-{
-    tile_defaults(s);
-    s->tile_m = 0; /* unused: a tile's queries are the N <= 4 draft tokens of one batch */
-}
-
 static const dsa_kernel_entry entries[] = {
     {"indexer_logits", "lightning indexer logits (prefill): relu(q.k) * w summed over heads, ks/ke ranges",
-     check_prefill, prefill_shared, tile_defaults},
+     check_prefill, tile_shared, tile_defaults},
     {"indexer_decode_logits", "lightning indexer logits (decode) over the paged 132-byte fp8 key cache",
-     check_decode, decode_shared, decode_defaults},
+     check_decode, tile_shared, tile_defaults},
 };
 
 const dsa_kernel_family dsa_family_indexer = {entries, (int)(sizeof entries / sizeof entries[0])};

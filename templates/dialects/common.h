@@ -243,3 +243,48 @@ DEVICE_FN I32 dsa_topk_slot(I64 e, I64 j, I64 p)
 #define COPY_ASYNC_WAIT_PRIOR() /* waits for all but the most recent commit */
 #endif
 /* ---- end tiles and fragments ---- */
+
+/* ---- fragment additions for the lightning indexer (owner: ix) ----
+ * Portable bodies; a dialect prelude that defines one of these macros first keeps its own (cuda.h
+ * under MATRIX). Called by every thread of the block together, like the primitives above.
+ *   FRAG_FP8X2(u): the e4m3 codes in bits 0-7 and 8-15 of u as the pair of 16-bit operands that
+ *     GEMM_NT_F8 multiplies (low half first). e4m3 is exact in bf16 and in fp16, so the dialect
+ *     picks: portable bf16 (GEMM_NT_F8 is GEMM_NT), CUDA fp16 (one cvt a pair on sm_89+).
+ *   GEMM_NT_F8(c, NT, a, KSTEPS, sh, base, stride): GEMM_NT on such operands (fp32 products and
+ *     accumulation: the products are exact).
+ *   FRAG_COL_SUM(v, N, scratch): v[0 .. N) summed, in every lane, over the eight lanes that share
+ *     the lane's fragment columns (lanes l % 4 + 4 g, g = 0..7: the C rows g and g + 8 of those
+ *     lanes), as ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)); portable: through a shared F32
+ *     scratch of BLOCK floats, one element at a time.
+ *   UNROLL: placed before a loop whose trip count is a constant and that indexes register arrays
+ *     (fragments), so that they stay in registers (CUDA: #pragma unroll; elsewhere nothing).
+ *   COPY_ASYNC_16_U8(sh, word, buf, elem): 16 bytes of a u8 buffer into shared words
+ *     [word, word + 4), little-endian; asynchronous where the dialect can be (COPY_ASYNC_COMMIT /
+ *     COPY_ASYNC_WAIT_ALL and a BARRIER() as for COPY_ASYNC_16). */
+#ifndef UNROLL
+#define UNROLL /* before a loop over register arrays: unroll it fully (CUDA: #pragma unroll) */
+#endif
+#ifndef GEMM_NT_F8
+DEVICE_FN U32 dsa_fp8_to_bf16(U32 b) { return F32_BITS(dsa_fp8_to_f32(b)) >> 16; } /* exact */
+#define FRAG_FP8X2(u) (dsa_fp8_to_bf16((u) & 255u) | (dsa_fp8_to_bf16(((u) >> 8) & 255u) << 16))
+#define GEMM_NT_F8(c, NT, a, KSTEPS, sh, base, stride) GEMM_NT(c, NT, a, KSTEPS, sh, base, stride)
+#endif
+#ifndef FRAG_COL_SUM
+#define FRAG_COL_SUM(v, N, scratch)                                                                 \
+    for (I32 dsa_x = 0; dsa_x < (N); dsa_x++) {                                                     \
+        scratch[TID] = v[dsa_x];                                                                    \
+        BARRIER();                                                                                  \
+        I32 dsa_c = (TID & ~31) + (TID & 3);                                                        \
+        v[dsa_x] = ((scratch[dsa_c] + scratch[dsa_c + 4]) + (scratch[dsa_c + 8] + scratch[dsa_c + 12])) + \
+                   ((scratch[dsa_c + 16] + scratch[dsa_c + 20]) + (scratch[dsa_c + 24] + scratch[dsa_c + 28])); \
+        BARRIER();                                                                                  \
+    }
+#endif
+#ifndef COPY_ASYNC_16_U8
+#define COPY_ASYNC_16_U8(sh, word, buf, elem)                                                       \
+    for (I32 dsa_i = 0; dsa_i < 4; dsa_i++)                                                         \
+        sh[(word) + dsa_i] = TO_U32(LD(buf, (elem) + 4 * dsa_i)) | (TO_U32(LD(buf, (elem) + 4 * dsa_i + 1)) << 8) | \
+                             (TO_U32(LD(buf, (elem) + 4 * dsa_i + 2)) << 16) |                      \
+                             (TO_U32(LD(buf, (elem) + 4 * dsa_i + 3)) << 24)
+#endif
+/* ---- end of the indexer's fragment additions ---- */

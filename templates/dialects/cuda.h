@@ -147,3 +147,78 @@ DEVICE_FN U32 dsa_pack_bf16x2(F32 lo, F32 hi)
 /* all but the most recent group: the tile in use is in, the prefetched one may still fly */
 #define COPY_ASYNC_WAIT_PRIOR() asm volatile("cp.async.wait_group 1;" ::: "memory")
 #endif
+
+/* ---- fragment additions for the lightning indexer (owner: ix; common.h has their portable
+ * meaning): fp8 operands as fp16 (e4m3 is exact in fp16: one cvt.rn.f16x2.e4m3x2 a pair on
+ * sm_89+, bit operations and an exact f16x2 multiply by 2^8 before), mma.sync m16n8k16 on fp16,
+ * column sums over a fragment's rows by shuffles, 16-byte asynchronous copies from u8 buffers;
+ * UNROLL for loops over register arrays on every path. */
+#define UNROLL _Pragma("unroll")
+#if MATRIX
+/* fp16 pair of the e4m3 codes in bits 0-7 (low half) and 8-15 (high half) of u, exactly; NaN
+ * stays NaN. */
+DEVICE_FN U32 dsa_fp8x2_to_f16x2(U32 u)
+{
+    U32 r;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+    U16 h = (U16)u;
+    asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(r) : "h"(h));
+#else
+    /* the byte moved into place is an fp16 code of value v * 2^-8 (subnormals included: e4m3
+     * and fp16 share the 3 mantissa bits, their exponent biases differ by 8); times 2^8 exactly */
+    U32 t = ((u & 0x7fu) << 7) | ((u & 0x80u) << 8) | ((u & 0x7f00u) << 15) | ((u & 0x8000u) << 16);
+    asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(t), "r"(0x5c005c00u));
+    if ((u & 0x7fu) == 0x7fu) r = (r & 0xffff0000u) | 0x7e00u | ((u & 0x80u) << 8);
+    if ((u & 0x7f00u) == 0x7f00u) r = (r & 0x0000ffffu) | 0x7e000000u | ((u & 0x8000u) << 16);
+#endif
+    return r;
+}
+
+DEVICE_FN void dsa_mma_f16(F32 &c0, F32 &c1, F32 &c2, F32 &c3, U32 a0, U32 a1, U32 a2, U32 a3, U32 b0, U32 b1)
+{
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};"
+                 : "+f"(c0), "+f"(c1), "+f"(c2), "+f"(c3)
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+#define FRAG_FP8X2(u) dsa_fp8x2_to_f16x2(u)
+/* GEMM_NT on FRAG_FP8X2 operands (fp16 pairs): the same loop as GEMM_NT, mma on f16. */
+#define GEMM_NT_F8(c, NT, a, KSTEPS, sh, base, stride)                                              \
+    _Pragma("unroll") for (I32 dsa_k = 0; dsa_k < (KSTEPS); dsa_k++) {                              \
+        _Pragma("unroll") for (I32 dsa_j = 0; dsa_j < (NT); dsa_j += 2) {                           \
+            U32 dsa_b0, dsa_b1, dsa_b2, dsa_b3;                                                     \
+            I32 dsa_row = dsa_j * 8 + (FRAG_LANE >> 4) * 8 + (FRAG_LANE & 7);                       \
+            dsa_ldsm_x4(dsa_smem_addr(&sh[(base) + dsa_row * (stride) + dsa_k * 8 + ((FRAG_LANE >> 3) & 1) * 4]), \
+                        dsa_b0, dsa_b1, dsa_b2, dsa_b3);                                            \
+            dsa_mma_f16(c[dsa_j * 4], c[dsa_j * 4 + 1], c[dsa_j * 4 + 2], c[dsa_j * 4 + 3], a[dsa_k * 4],   \
+                        a[dsa_k * 4 + 1], a[dsa_k * 4 + 2], a[dsa_k * 4 + 3], dsa_b0, dsa_b1);      \
+            dsa_mma_f16(c[dsa_j * 4 + 4], c[dsa_j * 4 + 5], c[dsa_j * 4 + 6], c[dsa_j * 4 + 7], a[dsa_k * 4], \
+                        a[dsa_k * 4 + 1], a[dsa_k * 4 + 2], a[dsa_k * 4 + 3], dsa_b2, dsa_b3);      \
+        }                                                                                           \
+    }
+
+/* Butterfly over lanes xor 4, 8, 16: ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)) for rows
+ * r0..r7 in every lane of the column group (a + b == b + a, so the lanes agree bit for bit). */
+#define FRAG_COL_SUM(v, N, scratch)                                                                 \
+    _Pragma("unroll") for (I32 dsa_x = 0; dsa_x < (N); dsa_x++) {                                   \
+        v[dsa_x] += __shfl_xor_sync(0xffffffffu, v[dsa_x], 4);                                      \
+        v[dsa_x] += __shfl_xor_sync(0xffffffffu, v[dsa_x], 8);                                      \
+        v[dsa_x] += __shfl_xor_sync(0xffffffffu, v[dsa_x], 16);                                     \
+    }
+
+/* 16 bytes global -> shared words [word, word + 4), little-endian: cp.async when the source is
+ * 16-byte aligned, else byte loads. */
+#define COPY_ASYNC_16_U8(sh, word, buf, elem)                                                       \
+    {                                                                                               \
+        const U8 *dsa_p = &(buf)[elem];                                                             \
+        if (((U64)dsa_p & 15u) == 0u) {                                                             \
+            asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(dsa_smem_addr(&sh[word])), \
+                         "l"(dsa_p) : "memory");                                                    \
+        } else {                                                                                    \
+            for (I32 dsa_i = 0; dsa_i < 4; dsa_i++)                                                 \
+                sh[(word) + dsa_i] = (U32)dsa_p[4 * dsa_i] | ((U32)dsa_p[4 * dsa_i + 1] << 8) |     \
+                                     ((U32)dsa_p[4 * dsa_i + 2] << 16) | ((U32)dsa_p[4 * dsa_i + 3] << 24); \
+        }                                                                                           \
+    }
+#endif
