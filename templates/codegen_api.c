@@ -61,7 +61,7 @@ dsa_status dsa_codegen(const char *kernel, const char *dialect, const char *para
                         "codegen: dialect is \"%s\", expected cuda, hip, opencl, glsl or spirv", dialect);
     dsa_spec spec = k->defaults;
     dsa_status st = dsa_spec_parse(&spec, params);
-    if (st == DSA_SUCCESS) st = dsa_spec_check(k, &spec, NULL);
+    if (st == DSA_SUCCESS) st = dsa_spec_check_any_device(k, &spec);
     if (st == DSA_SUCCESS) st = dsa_generate(k, d, &spec, source);
     if (st != DSA_SUCCESS || !spirv) return st;
     char *glsl = *source;

@@ -133,7 +133,23 @@ static int is_pow2(int v) { return v > 0 && (v & (v - 1)) == 0; }
 static dsa_status check_opencl_flags(const dsa_kernel_def *k, const dsa_spec *spec,
                                      const dsa_device_info *device);
 
+static dsa_status spec_check(const dsa_kernel_def *k, const dsa_spec *spec, const dsa_device_info *device,
+                             uint64_t deviceless_limit);
+
 dsa_status dsa_spec_check(const dsa_kernel_def *k, const dsa_spec *spec, const dsa_device_info *device)
+{
+    return spec_check(k, spec, device, PORTABLE_SHARED_BYTES);
+}
+
+/* `dsa codegen` prints any spec some device can run: without a device, the shared-memory bound is
+ * the largest any offers (Hopper's 227 KiB opt-in); a plan still checks each device's own. */
+dsa_status dsa_spec_check_any_device(const dsa_kernel_def *k, const dsa_spec *spec)
+{
+    return spec_check(k, spec, NULL, DSA_LARGEST_SHARED_BYTES);
+}
+
+static dsa_status spec_check(const dsa_kernel_def *k, const dsa_spec *spec, const dsa_device_info *device,
+                             uint64_t deviceless_limit)
 {
     if (!is_pow2(spec->block) || spec->block < 32 || spec->block > MAX_BLOCK)
         return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: spec block is %d, expected a power of two in 32..%d",
@@ -151,10 +167,12 @@ dsa_status dsa_spec_check(const dsa_kernel_def *k, const dsa_spec *spec, const d
     dsa_status st = k->check ? k->check(spec) : DSA_SUCCESS;
     if (st != DSA_SUCCESS) return st;
     uint64_t shared = k->shared_bytes ? k->shared_bytes(spec) : 0;
-    uint64_t limit = device && device->shared_mem_per_block ? device->shared_mem_per_block : PORTABLE_SHARED_BYTES;
+    uint64_t limit = device && device->shared_mem_per_block ? device->shared_mem_per_block : deviceless_limit;
     if (shared > limit)
         return dsa_fail(DSA_ERROR_UNSUPPORTED, "%s: this spec needs %llu bytes of shared memory, the %s has %llu",
-                        k->name, (unsigned long long)shared, device ? "device" : "portable limit",
+                        k->name, (unsigned long long)shared,
+                        device ? "device" : (deviceless_limit == PORTABLE_SHARED_BYTES ? "portable limit"
+                                                                                        : "largest device"),
                         (unsigned long long)limit);
     if (device && spec->subgroup && !(device->subgroup_sizes & (1u << __builtin_ctz((unsigned)spec->subgroup))))
         return dsa_fail(DSA_ERROR_UNSUPPORTED, "%s: spec subgroup %d is not a subgroup size of %s", k->name,

@@ -115,6 +115,9 @@ const dsa_kernel_def *dsa_kernel_find(const char *name);
 /* The checks every specialization passes: kernel rules, then fit on the device (NULL: no device,
  * only the kernel's rules and the portable limits: block <= 1024, shared <= 32 KiB... see docs). */
 dsa_status dsa_spec_check(const dsa_kernel_def *k, const dsa_spec *spec, const dsa_device_info *device);
+/* The same checks with no device, against the largest shared memory any device offers. */
+#define DSA_LARGEST_SHARED_BYTES (227u * 1024u)
+dsa_status dsa_spec_check_any_device(const dsa_kernel_def *k, const dsa_spec *spec);
 
 /* Turns on the fast paths a device offers (core calls it on a kernel's defaults, before the tuning
  * overlay, which may turn them off again): today the OpenCL dialect's subgroup, ptx and half flags
