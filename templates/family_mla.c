@@ -58,7 +58,7 @@ static dsa_status check_combine(const dsa_spec *s)
 static uint64_t attention_shared(const dsa_spec *s)
 {
     uint64_t tn = (uint64_t)s->tile_n, b = (uint64_t)s->block;
-    return 4u * ((uint64_t)s->stages * tn * (uint64_t)(s->dim / 2 + 4) + b / 32u * 16u * tn + 2u * b + b);
+    return 4u * ((uint64_t)s->stages * tn * (uint64_t)(s->dim / 2 + 4) + b / 32u * 16u * (tn + 8u) + 2u * b + b);
 }
 
 /* 128 threads, 16 heads, 16 rows a tile: 23.8 KiB of shared memory (portable); the plan picks the

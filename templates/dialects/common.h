@@ -125,6 +125,30 @@ DEVICE_FN F32 dsa_pow2_reciprocal(F32 s) { return BITS_F32((254u - ((F32_BITS(s)
     total = arr[BLOCK - 1];                                                                         \
     BARRIER()
 #endif
+/* Byte-level loads and fp8 pairs, for loaders of packed caches. LD_U8X4: 4 bytes of a U8 buffer
+ * from byte i as a little-endian U32 (no alignment assumed; a dialect may load a word where the
+ * address allows). FP8X2_SCALED_BF16X2: the fp8 e4m3 codes in bits 0-7 and 8-15 of w, each times
+ * sc (FP8_SCALE, which the template defines), as a word of two bf16 (low half: bits 0-7) -
+ * exact for a power-of-two scale. ST_SHARED_X4: 4 words to sh[word .. word + 3] (word a multiple
+ * of 4, the array 16-byte aligned). */
+#ifndef LD_U8X4
+#define LD_U8X4(buf, i)                                                                             \
+    (TO_U32(LD(buf, i)) | (TO_U32(LD(buf, (i) + 1)) << 8) | (TO_U32(LD(buf, (i) + 2)) << 16) |      \
+     (TO_U32(LD(buf, (i) + 3)) << 24))
+#endif
+#ifndef FP8X2_SCALED_BF16X2
+#define FP8X2_SCALED_BF16X2(w, sc)                                                                  \
+    (dsa_f32_to_bf16(FP8_SCALE((w) & 255u, sc)) | (dsa_f32_to_bf16(FP8_SCALE(((w) >> 8) & 255u, sc)) << 16))
+#endif
+#ifndef ST_SHARED_X4
+#define ST_SHARED_X4(sh, word, a, b, c, d)                                                          \
+    {                                                                                               \
+        sh[word] = (a);                                                                             \
+        sh[(word) + 1] = (b);                                                                       \
+        sh[(word) + 2] = (c);                                                                       \
+        sh[(word) + 3] = (d);                                                                       \
+    }
+#endif
 /* ---- end of the dialect-overridable helpers ---- */
 
 /* Top-k order (docs/ops.md section 2). dsa_order_key maps fp32 bits to a U32 whose unsigned order

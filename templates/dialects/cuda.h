@@ -42,6 +42,33 @@ typedef unsigned short U16;
  * shared array as a multiple of 16 bytes (static shared memory is packed from an aligned base, so
  * every array then starts on 16 bytes). An __align__(16) on CUDA shared declarations would make
  * that rule unnecessary. */
+/* Packed-cache loads (common.h's LD_U8X4 / FP8X2_SCALED_BF16X2 / ST_SHARED_X4): one 32-bit load
+ * where the address is 4-byte aligned (a cache's strides need not be), the sm_89+ fp8 -> f16
+ * conversion instruction (exact: f16 holds every e4m3 value), one 16-byte shared store. */
+DEVICE_FN U32 dsa_ld_u8x4(const U8 *p)
+{
+    if (((U64)p & 3u) == 0u) return *(const U32 *)p;
+    return (U32)p[0] | ((U32)p[1] << 8) | ((U32)p[2] << 16) | ((U32)p[3] << 24);
+}
+#define LD_U8X4(buf, i) dsa_ld_u8x4(&(buf)[i])
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+DEVICE_FN U32 dsa_fp8x2_scaled_bf16x2(U32 w, F32 sc)
+{
+    U32 h2;
+    F32 lo, hi;
+    U32 d;
+    asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(h2) : "h"((unsigned short)(w & 0xffffu)));
+    asm("{.reg .f16 l, h;\n mov.b32 {l, h}, %2;\n cvt.f32.f16 %0, l;\n cvt.f32.f16 %1, h;}"
+        : "=f"(lo), "=f"(hi) : "r"(h2));
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(d) : "f"(hi * sc), "f"(lo * sc));
+    return d;
+}
+#define FP8X2_SCALED_BF16X2(w, sc) dsa_fp8x2_scaled_bf16x2(w, sc)
+#endif
+#define ST_SHARED_X4(sh, word, a, b, c, d)                                                          \
+    asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" ::"r"((U32)__cvta_generic_to_shared(&(sh)[word])), \
+                 "r"((U32)(a)), "r"((U32)(b)), "r"((U32)(c)), "r"((U32)(d)) : "memory")
+
 #if MATRIX
 #define DSA_FRAG_MMA 1
 #define FRAG_A_WORDS(ksteps) ((ksteps) * 4)
