@@ -123,7 +123,8 @@ static void topk_add_slot_scalars(dsa_launch *l, const topk_ctx *c)
  * row's bucket then almost always fits, and the row is read twice); on CUDA 512 threads when
  * there are rows for every SM, 1024 when there are few (one block per row: more loads in flight).
  * H100, 131072 columns, k 2048: 4096 rows 3.62 ms at 256/2048, 2.81 at 512/8192, 3.32 at
- * 1024/16384; 64 rows 0.275, 0.126, 0.104 ms (perf/README.md). */
+ * 1024/16384; 64 rows 0.275, 0.126, 0.104 ms, and 0.098 ms at 1024/16384 with 8 columns per
+ * thread in the collection (perf/README.md). */
 typedef struct select_ctx {
     const topk_ctx *c;
     const dsa_device_info *dev;
@@ -137,6 +138,7 @@ static void adjust_select(dsa_spec *spec, const void *ctx)
     if (p->dev->backend == DSA_BACKEND_CUDA) {
         int64_t sms = p->dev->compute_units ? p->dev->compute_units : 1;
         spec->block = p->c->S >= 2 * sms ? 512 : 1024;
+        if (spec->block == 1024) spec->tile_k = 8; /* 64 rows: 0.098 ms at 8 columns a thread, 0.103 at 16 */
     }
     for (int tn = 16384; tn > spec->tile_n; tn /= 2) {
         dsa_spec t = *spec;
@@ -151,6 +153,7 @@ static void adjust_select(dsa_spec *spec, const void *ctx)
     if (dsa_spec_check(k, spec, p->dev) != DSA_SUCCESS) { /* e.g. fewer threads per block */
         spec->block = k->defaults.block;
         spec->tile_n = k->defaults.tile_n;
+        spec->tile_k = k->defaults.tile_k;
     }
 }
 
