@@ -37,11 +37,9 @@ typedef unsigned short U16;
  * (accumulator) layout is the common one; an A fragment is the mma register layout: per k-step
  * four words of bf16 pairs, word r holding row g + 8 (r & 1), columns 16 k + 2 t + 8 (r >> 1)
  * and +1 (g = lane / 4, t = lane % 4).
- * ldmatrix and cp.async need 16-byte aligned shared rows: the generator declares shared arrays
- * with their element type's alignment only, so a template that uses these primitives sizes every
- * shared array as a multiple of 16 bytes (static shared memory is packed from an aligned base, so
- * every array then starts on 16 bytes). An __align__(16) on CUDA shared declarations would make
- * that rule unnecessary. */
+ * ldmatrix and cp.async need 16-byte aligned shared rows: the generator places every CUDA shared
+ * array at a 16-byte boundary of the kernel's dynamic shared memory (templates/generator.c), so a
+ * row is aligned when its word offset is a multiple of 4. */
 /* Packed-cache loads (common.h's LD_U8X4 / FP8X2_SCALED_BF16X2 / ST_SHARED_X4): one 32-bit load
  * where the address is 4-byte aligned (a cache's strides need not be), the sm_89+ fp8 -> f16
  * conversion instruction (exact: f16 holds every e4m3 value), one 16-byte shared store. */
