@@ -33,6 +33,7 @@ static void adjust_indexer(dsa_spec *s, const void *ctx)
         s->matrix = 1;
         s->block = 256;
         s->tile_n = 64;
+        if (c->dtype == DSA_FP8_E4M3) s->stages = 3; /* the next tile converted while one is used */
     }
     if (s->tile_m == k->defaults.tile_m) {
         int wm = s->matrix && c->dtype != DSA_FP32 ? 2 : 1; /* m-tiles a warp */

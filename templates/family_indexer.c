@@ -3,7 +3,7 @@
  * scores gemm are (query, head) pairs in m-tiles of 16 heads (HEADS = the op's H, padded to whole
  * m-tiles), TILE_M queries a block, their m-tiles spread over the block's warps (IX_WM each, all
  * 128 dims of q in registers), TILE_N keys a tile (16-row k-steps of the B operand). Shared memory:
- * two key tiles of 16-bit operands (bf16 stages, fp8 raw + converted, fp32 hi/lo planes), the
+ * stages key tiles of 16-bit operands (bf16 stages, fp8 raw + converted, fp32 hi/lo planes), the
  * warps' partial sums, a scratch for the portable column sums, ranges, scales and validity.
  * core/plan_indexer.c sets heads, in_dtype and the layout per call. */
 #include "template.h"
@@ -34,6 +34,10 @@ static dsa_status check_tiles(const char *kernel, const dsa_spec *s)
     if (s->tile_m < 1 || s->tile_m > 64)
         return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: spec tile_m is %d, expected 1..64 (queries a block)", kernel,
                         s->tile_m);
+    if (s->stages < 2 || s->stages > 3)
+        return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: spec stages is %d, expected 2 (key tiles: two stages, or "
+                        "fp8 converted + raw) or 3 (fp8: the next tile converted while one is used)", kernel,
+                        s->stages);
     int wm = m_tiles_per_warp(s);
     if (wm > IX_MAX_WM)
         return dsa_fail(DSA_ERROR_INVALID_ARGUMENT, "%s: spec tile_m=%d heads=%d block=%d gives %d m-tiles of 16 "
@@ -58,12 +62,12 @@ static dsa_status check_decode(const dsa_spec *s)
     return check_tiles("indexer_decode_logits", s);
 }
 
-/* The arrays both templates declare: kbuf (two tiles of key rows, 64 words + 16 bytes each), part
+/* The arrays both templates declare: kbuf (stages tiles of key rows, 64 words + 16 bytes each), part
  * (F32, a row of TILE_N per m-tile at most), scratch (BLOCK F32), srange (I64), sscale, svalid. */
 static uint64_t tile_shared(const dsa_spec *s)
 {
     uint64_t tn = (uint64_t)s->tile_n, mg = (uint64_t)(s->heads + 15) / 16u;
-    uint64_t kbuf = 4u * 2u * tn * (uint64_t)(s->dim / 2 + 4);
+    uint64_t kbuf = 4u * (uint64_t)s->stages * tn * (uint64_t)(s->dim / 2 + 4);
     uint64_t part = 4u * (uint64_t)s->tile_m * mg * tn;
     uint64_t scratch = 4u * (uint64_t)s->block;
     uint64_t srange = 8u * 2u * (uint64_t)s->tile_m;
@@ -79,6 +83,7 @@ static void tile_defaults(dsa_spec *s)
     s->tile_m = 1;
     s->tile_n = 32;
     s->tile_k = 0; /* unused */
+    s->stages = 2;
     s->heads = 64;
     s->dim = 128;
     s->in_dtype = DSA_FP8_E4M3;
