@@ -6,10 +6,14 @@
  *
  * Layout: the portable one (templates/family_indexer.c: 4 warps, an m-tile of 16 heads a warp,
  * 32-key tiles), or, where the CUDA dialect has bf16 tensor cores (sm_80+: mma.sync m16n8k16),
- * matrix=1 with 8 warps of two m-tiles each (one for fp32, whose q is two fragments, hi and lo) and
- * 64-key tiles: 40 KiB of shared memory. tile_m is what fills the warps' m-tiles at the op's H, at
- * most the queries a decode batch has. A layout set by the tuning table (block, tile_n or matrix
- * changed) is kept, and so is a tile_m it set; an unset tile_m is fitted to the op's H. */
+ * matrix=1 with two m-tiles a warp (sharing their B loads) on 16 warps and 128-key tiles, fp8
+ * converted a tile ahead (stages=3: 123 KiB of shared memory at H = 64); fp32, whose q is two
+ * fragments (hi, lo), one m-tile a warp on 8 warps and 64-key tiles; decode 8 warps. On the H100
+ * (S=4096 H=64 Skv=65536 causal) 512 threads x 128 keys ran at 290 TFLOPS, 256 x 64 at 200,
+ * 256 x 128 at 229. tile_m is what fills the warps' m-tiles at the op's H, at most the queries a
+ * decode batch has; a device with less shared memory gets smaller key tiles. A layout set by the
+ * tuning table (block, tile_n or matrix changed) is kept, and so is a tile_m it set; an unset
+ * tile_m is fitted to the op's H. */
 #include "plan.h"
 
 typedef struct indexer_ctx {
@@ -31,8 +35,14 @@ static void adjust_indexer(dsa_spec *s, const void *ctx)
     int layout = s->block == k->defaults.block && s->tile_n == k->defaults.tile_n && s->matrix == 0;
     if (layout && c->dev->backend == DSA_BACKEND_CUDA && (c->dev->caps & need) == need) {
         s->matrix = 1;
-        s->block = 256;
-        s->tile_n = 64;
+        s->block = 512; /* 16 warps: 128 registers a thread */
+        s->tile_n = 128;
+        if (c->dtype == DSA_FP32) { /* hi and lo fragments of q: fewer threads, more registers */
+            s->block = 256;
+            s->tile_n = 64;
+        } else if (c->max_queries > 0) { /* decode: few queries a batch, the warps they fill */
+            s->block = 256;
+        }
         if (c->dtype == DSA_FP8_E4M3) s->stages = 3; /* the next tile converted while one is used */
     }
     if (s->tile_m == k->defaults.tile_m) {

@@ -282,6 +282,14 @@ DEVICE_FN I32 dsa_topk_slot(I64 e, I64 j, I64 p)
  *     scratch of BLOCK floats, one element at a time.
  *   UNROLL: placed before a loop whose trip count is a constant and that indexes register arrays
  *     (fragments), so that they stay in registers (CUDA: #pragma unroll; elsewhere nothing).
+ *   GEMM_NT2(c0, c1, NT, a0, a1, KSTEPS, sh, base, stride), GEMM_NT2_F8(...): GEMM_NT (GEMM_NT_F8)
+ *     of two A fragments against the same B: c0 += A0 . B^T and c1 += A1 . B^T (CUDA: each B
+ *     fragment loaded once for both).
+ *   FRAG_COL_SUM_SPLIT(v, N, scratch): FRAG_COL_SUM's sums (the same order of additions), of which
+ *     each lane keeps N / 8 (N a multiple of 8): v[i] for i < N / 8 is the sum of element
+ *     FRAG_COL_SPLIT_AT(N) + i, FRAG_COL_SPLIT_AT(N) = N / 8 * (4 (g & 1) + 2 (g >> 1 & 1) +
+ *     (g >> 2 & 1)) for the lane's row group g = lane / 4 (CUDA: 7 N / 8 shuffles instead of 3 N);
+ *     the other elements of v are left undefined.
  *   COPY_ASYNC_16_U8(sh, word, buf, elem): 16 bytes of a u8 buffer into shared words
  *     [word, word + 4), little-endian; asynchronous where the dialect can be (COPY_ASYNC_COMMIT /
  *     COPY_ASYNC_WAIT_ALL and a BARRIER() as for COPY_ASYNC_16). */
@@ -292,6 +300,35 @@ DEVICE_FN I32 dsa_topk_slot(I64 e, I64 j, I64 p)
 DEVICE_FN U32 dsa_fp8_to_bf16(U32 b) { return F32_BITS(dsa_fp8_to_f32(b)) >> 16; } /* exact */
 #define FRAG_FP8X2(u) (dsa_fp8_to_bf16((u) & 255u) | (dsa_fp8_to_bf16(((u) >> 8) & 255u) << 16))
 #define GEMM_NT_F8(c, NT, a, KSTEPS, sh, base, stride) GEMM_NT(c, NT, a, KSTEPS, sh, base, stride)
+#endif
+#ifndef GEMM_NT2
+#define GEMM_NT2(c0, c1, NT, a0, a1, KSTEPS, sh, base, stride)                                      \
+    {                                                                                               \
+        GEMM_NT(c0, NT, a0, KSTEPS, sh, base, stride)                                               \
+        GEMM_NT(c1, NT, a1, KSTEPS, sh, base, stride)                                               \
+    }
+#endif
+#ifndef GEMM_NT2_F8
+#define GEMM_NT2_F8(c0, c1, NT, a0, a1, KSTEPS, sh, base, stride)                                   \
+    {                                                                                               \
+        GEMM_NT_F8(c0, NT, a0, KSTEPS, sh, base, stride)                                            \
+        GEMM_NT_F8(c1, NT, a1, KSTEPS, sh, base, stride)                                            \
+    }
+#endif
+#define FRAG_COL_SPLIT_AT(N)                                                                        \
+    (((N) / 8) * (4 * ((FRAG_LANE >> 2) & 1) + 2 * ((FRAG_LANE >> 3) & 1) + ((FRAG_LANE >> 4) & 1)))
+#ifndef FRAG_COL_SUM_SPLIT
+#define FRAG_COL_SUM_SPLIT(v, N, scratch)                                                           \
+    for (I32 dsa_x = 0; dsa_x < (N); dsa_x++) {                                                     \
+        scratch[TID] = v[dsa_x];                                                                    \
+        BARRIER();                                                                                  \
+        I32 dsa_c = (TID & ~31) + (TID & 3);                                                        \
+        I32 dsa_at = FRAG_COL_SPLIT_AT(N);                                                          \
+        if (dsa_x >= dsa_at && dsa_x < dsa_at + (N) / 8)                                            \
+            v[dsa_x - dsa_at] = ((scratch[dsa_c] + scratch[dsa_c + 4]) + (scratch[dsa_c + 8] + scratch[dsa_c + 12])) + \
+                                ((scratch[dsa_c + 16] + scratch[dsa_c + 20]) + (scratch[dsa_c + 24] + scratch[dsa_c + 28])); \
+        BARRIER();                                                                                  \
+    }
 #endif
 #ifndef FRAG_COL_SUM
 #define FRAG_COL_SUM(v, N, scratch)                                                                 \

@@ -176,7 +176,8 @@ DEVICE_FN U32 dsa_pack_bf16x2(F32 lo, F32 hi)
 /* ---- fragment additions for the lightning indexer (owner: ix; common.h has their portable
  * meaning): fp8 operands as fp16 (e4m3 is exact in fp16: one cvt.rn.f16x2.e4m3x2 a pair on
  * sm_89+, bit operations and an exact f16x2 multiply by 2^8 before), mma.sync m16n8k16 on fp16,
- * column sums over a fragment's rows by shuffles, 16-byte asynchronous copies from u8 buffers;
+ * gemms of two m-tiles sharing their B loads, column sums over a fragment's rows by shuffles
+ * (whole, or split over the row groups), 16-byte asynchronous copies from u8 buffers;
  * UNROLL for loops over register arrays on every path. */
 #define UNROLL _Pragma("unroll")
 #if MATRIX
@@ -221,6 +222,45 @@ DEVICE_FN void dsa_mma_f16(F32 &c0, F32 &c1, F32 &c2, F32 &c3, U32 a0, U32 a1, U
             dsa_mma_f16(c[dsa_j * 4 + 4], c[dsa_j * 4 + 5], c[dsa_j * 4 + 6], c[dsa_j * 4 + 7], a[dsa_k * 4], \
                         a[dsa_k * 4 + 1], a[dsa_k * 4 + 2], a[dsa_k * 4 + 3], dsa_b2, dsa_b3);      \
         }                                                                                           \
+    }
+
+/* GEMM_NT for two A fragments (two m-tiles) sharing each B load: half the ldmatrix traffic. */
+#define DSA_GEMM_NT2_WITH(mma, c0, c1, NT, a0, a1, KSTEPS, sh, base, stride)                      \
+    _Pragma("unroll") for (I32 dsa_k = 0; dsa_k < (KSTEPS); dsa_k++) {                              \
+        _Pragma("unroll") for (I32 dsa_j = 0; dsa_j < (NT); dsa_j += 2) {                           \
+            U32 dsa_b0, dsa_b1, dsa_b2, dsa_b3;                                                     \
+            I32 dsa_row = dsa_j * 8 + (FRAG_LANE >> 4) * 8 + (FRAG_LANE & 7);                       \
+            dsa_ldsm_x4(dsa_smem_addr(&sh[(base) + dsa_row * (stride) + dsa_k * 8 + ((FRAG_LANE >> 3) & 1) * 4]), \
+                        dsa_b0, dsa_b1, dsa_b2, dsa_b3);                                            \
+            mma(c0[dsa_j * 4], c0[dsa_j * 4 + 1], c0[dsa_j * 4 + 2], c0[dsa_j * 4 + 3], a0[dsa_k * 4],          \
+                a0[dsa_k * 4 + 1], a0[dsa_k * 4 + 2], a0[dsa_k * 4 + 3], dsa_b0, dsa_b1);                 \
+            mma(c0[dsa_j * 4 + 4], c0[dsa_j * 4 + 5], c0[dsa_j * 4 + 6], c0[dsa_j * 4 + 7], a0[dsa_k * 4],      \
+                a0[dsa_k * 4 + 1], a0[dsa_k * 4 + 2], a0[dsa_k * 4 + 3], dsa_b2, dsa_b3);                 \
+            mma(c1[dsa_j * 4], c1[dsa_j * 4 + 1], c1[dsa_j * 4 + 2], c1[dsa_j * 4 + 3], a1[dsa_k * 4],          \
+                a1[dsa_k * 4 + 1], a1[dsa_k * 4 + 2], a1[dsa_k * 4 + 3], dsa_b0, dsa_b1);                 \
+            mma(c1[dsa_j * 4 + 4], c1[dsa_j * 4 + 5], c1[dsa_j * 4 + 6], c1[dsa_j * 4 + 7], a1[dsa_k * 4],      \
+                a1[dsa_k * 4 + 1], a1[dsa_k * 4 + 2], a1[dsa_k * 4 + 3], dsa_b2, dsa_b3);                 \
+        }                                                                                           \
+    }
+#define GEMM_NT2(c0, c1, NT, a0, a1, KSTEPS, sh, base, stride)                                      \
+    DSA_GEMM_NT2_WITH(dsa_mma_bf16, c0, c1, NT, a0, a1, KSTEPS, sh, base, stride)
+#define GEMM_NT2_F8(c0, c1, NT, a0, a1, KSTEPS, sh, base, stride)                                   \
+    DSA_GEMM_NT2_WITH(dsa_mma_f16, c0, c1, NT, a0, a1, KSTEPS, sh, base, stride)
+
+/* FRAG_COL_SUM_SPLIT: three butterfly steps that each keep half of the values (the lane's bit
+ * g & 1, then g >> 1 & 1, then g >> 2 & 1 of its row group picks which half) and receive the
+ * partner's copy of them: N / 2 + N / 4 + N / 8 shuffles instead of 3 N. */
+#define DSA_COL_SPLIT_STEP(v, half, lanes, bit)                                                     \
+    _Pragma("unroll") for (I32 dsa_x = 0; dsa_x < (half); dsa_x++) {                                \
+        F32 dsa_keep = (bit) != 0 ? v[dsa_x + (half)] : v[dsa_x];                                   \
+        F32 dsa_send = (bit) != 0 ? v[dsa_x] : v[dsa_x + (half)];                                   \
+        v[dsa_x] = dsa_keep + __shfl_xor_sync(0xffffffffu, dsa_send, lanes);                        \
+    }
+#define FRAG_COL_SUM_SPLIT(v, N, scratch)                                                           \
+    {                                                                                               \
+        DSA_COL_SPLIT_STEP(v, (N) / 2, 4, (FRAG_LANE >> 2) & 1)                                     \
+        DSA_COL_SPLIT_STEP(v, (N) / 4, 8, (FRAG_LANE >> 3) & 1)                                     \
+        DSA_COL_SPLIT_STEP(v, (N) / 8, 16, (FRAG_LANE >> 4) & 1)                                    \
     }
 
 /* Butterfly over lanes xor 4, 8, 16: ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)) for rows
