@@ -212,8 +212,11 @@ static dsa_status emit_preludes(strbuf *b, dsa_dialect d)
     char path[64];
     snprintf(path, sizeof path, "dialects/%s.h", dsa_dialect_name(d));
     const char *prelude = dsa_embedded_text(path), *common = dsa_embedded_text("dialects/common.h");
-    if (!prelude || !common)
+    /* CUDA and HIP are one language: their shared vocabulary is written once (dialects/cxx.h). */
+    const char *cxx = d == DSA_DIALECT_CUDA || d == DSA_DIALECT_HIP ? dsa_embedded_text("dialects/cxx.h") : "";
+    if (!prelude || !common || !cxx)
         return dsa_fail(DSA_ERROR_INTERNAL, "codegen: the %s prelude is not embedded in this build", path);
+    sb_text(b, cxx);
     sb_text(b, prelude);
     sb_text(b, common);
     return DSA_SUCCESS;
