@@ -55,6 +55,15 @@ dsa_status dsa_plan_kernel(dsa_plan *plan, const dsa_device_info *dev, const cha
     return DSA_SUCCESS;
 }
 
+int dsa_plan_largest_tile_n(const dsa_kernel_def *k, const dsa_spec *spec, const dsa_device_info *dev, int largest,
+                            int above)
+{
+    dsa_spec t = *spec;
+    for (t.tile_n = largest; t.tile_n > above; t.tile_n /= 2)
+        if (dsa_spec_check(k, &t, dev) == DSA_SUCCESS) return t.tile_n;
+    return 0;
+}
+
 void dsa_launch_add_buffer(dsa_launch *l, const dsa_tensor *t)
 {
     if (l->n_buffers >= DSA_MAX_KERNEL_ARGS) return;

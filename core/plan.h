@@ -49,6 +49,11 @@ dsa_status dsa_plan_build(const dsa_device_info *dev, dsa_op op, const void *arg
 dsa_status dsa_plan_kernel(dsa_plan *plan, const dsa_device_info *dev, const char *name,
                            void (*adjust)(dsa_spec *spec, const void *ctx), const void *adjust_ctx,
                            dsa_launch **out);
+/* The largest tile_n, halving from `largest` while above `above`, with which `spec` passes the
+ * device checks (shared memory above all); 0 if none does. How a plan takes the shared memory a
+ * device has (attention kv tiles, top-k candidates). */
+int dsa_plan_largest_tile_n(const dsa_kernel_def *k, const dsa_spec *spec, const dsa_device_info *dev, int largest,
+                            int above);
 void dsa_launch_add_buffer(dsa_launch *l, const dsa_tensor *t);
 void dsa_launch_add_i64(dsa_launch *l, int64_t v);
 void dsa_launch_add_f32(dsa_launch *l, float v);

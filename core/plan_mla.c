@@ -132,15 +132,9 @@ static void adjust_attention(dsa_spec *spec, const void *ctx)
         spec->heads = 32;
         spec->block = 256;
         spec->stages = 2;
-        for (int tn = 64; tn > 16; tn /= 2) {
-            dsa_spec t = *spec;
-            t.tile_n = tn;
-            t.dim = (int)p->s->dqk;
-            if (dsa_spec_check(k, &t, p->dev) == DSA_SUCCESS) {
-                spec->tile_n = tn;
-                break;
-            }
-        }
+        spec->dim = (int)p->s->dqk;
+        int tn = dsa_plan_largest_tile_n(k, spec, p->dev, 64, 16);
+        if (tn) spec->tile_n = tn;
     }
     int hp = next_pow2(p->s->hq);
     if (hp < 16) hp = 16;

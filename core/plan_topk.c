@@ -135,21 +135,16 @@ static void adjust_select(dsa_spec *spec, const void *ctx)
     const select_ctx *p = ctx;
     const dsa_kernel_def *k = dsa_kernel_find("topk_select");
     if (!k || spec->block != k->defaults.block || spec->tile_n != k->defaults.tile_n) return;
+    int largest = 16384;
     if (p->dev->backend == DSA_BACKEND_CUDA) {
         int64_t sms = p->dev->compute_units ? p->dev->compute_units : 1;
-        spec->block = p->c->S >= 2 * sms ? 512 : 1024;
-        if (spec->block == 1024) spec->tile_k = 8; /* 64 rows: 0.098 ms at 8 columns a thread, 0.103 at 16 */
+        int many_rows = p->c->S >= 2 * sms;
+        spec->block = many_rows ? 512 : 1024;
+        if (!many_rows) spec->tile_k = 8; /* 64 rows: 0.098 ms at 8 columns a thread, 0.103 at 16 */
+        if (many_rows) largest = 8192;    /* several blocks per SM do better than more candidates */
     }
-    for (int tn = 16384; tn > spec->tile_n; tn /= 2) {
-        dsa_spec t = *spec;
-        t.tile_n = tn;
-        if (p->dev->backend == DSA_BACKEND_CUDA && p->c->S >= 2 * (int64_t)p->dev->compute_units && tn > 8192)
-            continue; /* several blocks per SM do better than more candidates */
-        if (dsa_spec_check(k, &t, p->dev) == DSA_SUCCESS) {
-            spec->tile_n = tn;
-            break;
-        }
-    }
+    int tn = dsa_plan_largest_tile_n(k, spec, p->dev, largest, spec->tile_n);
+    if (tn) spec->tile_n = tn;
     if (dsa_spec_check(k, spec, p->dev) != DSA_SUCCESS) { /* e.g. fewer threads per block */
         spec->block = k->defaults.block;
         spec->tile_n = k->defaults.tile_n;

@@ -365,17 +365,23 @@ static dsa_status shared_array(const char *kernel, const char *decl, const dsa_s
 
 #define SHARED_ALIGN 16u /* every array starts at a 16-byte boundary (16-byte copies, ldmatrix) */
 
-/* Byte offsets of the shared arrays laid out in declaration order; returns the total. */
-static dsa_status shared_layout(const char *kernel, const tpl *t, const dsa_spec *spec, uint64_t *offset,
+typedef struct shared_slot {
+    char type[8], name[40];
+    uint64_t offset;
+} shared_slot;
+
+/* The shared arrays laid out in declaration order (slot may be NULL); returns the total bytes. */
+static dsa_status shared_layout(const char *kernel, const tpl *t, const dsa_spec *spec, shared_slot *slot,
                                 uint64_t *total)
 {
     uint64_t at = 0;
     for (int i = 0; i < t->n_shared; i++) {
-        char type[8], name[40];
+        shared_slot one;
         uint64_t bytes = 0;
-        dsa_status st = shared_array(kernel, t->shared[i], spec, type, name, &bytes);
+        dsa_status st = shared_array(kernel, t->shared[i], spec, one.type, one.name, &bytes);
         if (st != DSA_SUCCESS) return st;
-        offset[i] = at;
+        one.offset = at;
+        if (slot) slot[i] = one;
         at += (bytes + SHARED_ALIGN - 1) / SHARED_ALIGN * SHARED_ALIGN;
     }
     *total = at;
@@ -388,18 +394,15 @@ static dsa_status shared_layout(const char *kernel, const tpl *t, const dsa_spec
 static dsa_status emit_cuda_shared(strbuf *b, const char *kernel, const tpl *t, const dsa_spec *spec)
 {
     if (t->n_shared == 0) return DSA_SUCCESS;
-    uint64_t offset[MAX_SHARED], total = 0;
-    dsa_status st = shared_layout(kernel, t, spec, offset, &total);
+    shared_slot slot[MAX_SHARED];
+    uint64_t total = 0;
+    dsa_status st = shared_layout(kernel, t, spec, slot, &total);
     if (st != DSA_SUCCESS) return st;
     sb_printf(b, "    extern __shared__ __align__(%u) unsigned char dsa_smem[]; /* %llu bytes */\n", SHARED_ALIGN,
               (unsigned long long)total);
-    for (int i = 0; i < t->n_shared; i++) {
-        char type[8], name[40];
-        uint64_t bytes = 0;
-        shared_array(kernel, t->shared[i], spec, type, name, &bytes);
-        sb_printf(b, "    %s *__restrict__ const %s = (%s *)(dsa_smem + %llu); /* %s */\n", type, name, type,
-                  (unsigned long long)offset[i], t->shared[i]);
-    }
+    for (int i = 0; i < t->n_shared; i++)
+        sb_printf(b, "    %s *__restrict__ const %s = (%s *)(dsa_smem + %llu); /* %s */\n", slot[i].type, slot[i].name,
+                  slot[i].type, (unsigned long long)slot[i].offset, t->shared[i]);
     return DSA_SUCCESS;
 }
 
@@ -490,6 +493,5 @@ dsa_status dsa_kernel_signature(const dsa_kernel_def *k, const dsa_spec *spec, d
     snprintf(sig->entry, sizeof sig->entry, "%s", t.kernel);
     sig->params_size = glsl_params_layout(&t, spec, sig->params_offset);
     sig->params_in_uniform = sig->params_size > DSA_GLSL_PUSH_MAX;
-    uint64_t offset[MAX_SHARED];
-    return shared_layout(k->name, &t, spec, offset, &sig->shared_bytes);
+    return shared_layout(k->name, &t, spec, NULL, &sig->shared_bytes);
 }

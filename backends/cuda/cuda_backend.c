@@ -535,23 +535,23 @@ static int want_lineinfo(void)
 }
 
 /* NVRTC for the device's arch-specific target, or the plain one when this NVRTC lacks it. */
-static dsa_status nvrtc_cubin(cuda_ctx *c, const char *source, const char *name, const char *prefix,
+static dsa_status nvrtc_cubin(cuda_ctx *c, const char *source, const char *name, const char *prefix, int lineinfo,
                               const char **arch, void **cubin, size_t *size)
 {
     dsa_nvrtc *nv = NULL;
     dsa_status st = dsa_nvrtc_open(&nv);
     if (st != DSA_SUCCESS) return st;
     static _Thread_local char plain[16];
-    const char *lineinfo[] = {"-lineinfo"};
-    int n_extra = want_lineinfo() ? 1 : 0;
-    st = dsa_nvrtc_compile(nv, source, name, *arch, 1, lineinfo, n_extra, cubin, size);
+    const char *extra[] = {"-lineinfo"};
+    int n_extra = lineinfo ? 1 : 0;
+    st = dsa_nvrtc_compile(nv, source, name, *arch, 1, extra, n_extra, cubin, size);
     if (st == DSA_ERROR_UNSUPPORTED && c->arch[strlen(c->arch) - 1] == 'a') {
         /* This NVRTC does not know the arch-specific target; the portable one still runs everything
          * but the arch-specific instructions. */
         snprintf(plain, sizeof plain, "sm_%d%d", c->cc_major, c->cc_minor);
         dsa_log(DSA_LOG_WARN, "compile", "%s: %s; compiling for %s instead", prefix, dsa_last_error(), plain);
         *arch = plain;
-        st = dsa_nvrtc_compile(nv, source, name, *arch, 1, lineinfo, n_extra, cubin, size);
+        st = dsa_nvrtc_compile(nv, source, name, *arch, 1, extra, n_extra, cubin, size);
     }
     return st;
 }
@@ -582,7 +582,7 @@ static dsa_status load_module(dsa_context *ctx, const dsa_kernel_def *def, const
         if (r == DSA_CU_SUCCESS) return DSA_SUCCESS;
         dsa_log(DSA_LOG_INFO, "cache", "%s: cached cubin refused by the driver; recompiling", prefix);
     }
-    dsa_status st = nvrtc_cubin(c, source, def->name, prefix, arch, &cubin, size);
+    dsa_status st = nvrtc_cubin(c, source, def->name, prefix, lineinfo, arch, &cubin, size);
     if (st != DSA_SUCCESS) return prefixed(st, prefix);
     dsa_cu_result r = c->cu->cuModuleLoadData(module, cubin);
     if (r == DSA_CU_SUCCESS && *arch == c->arch) dsa_cache_store(key, "cuda-cubin", cubin, *size);

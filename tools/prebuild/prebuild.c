@@ -106,29 +106,6 @@ const char *dsa_embedded_text(const char *path)
 /* ---- messages ---- */
 static const char *kernel_name_arg;
 
-static void spec_text(const dsa_spec *s, char *buf, size_t cap)
-{
-    int n;
-    const dsa_spec_field *f = dsa_spec_fields(&n);
-    size_t len = 0;
-    buf[0] = '\0';
-    for (int i = 0; i < n && len < cap; i++) {
-        const char *p = (const char *)s + f[i].offset;
-        int w;
-        if (f[i].is_dtype) {
-            dsa_dtype t;
-            memcpy(&t, p, sizeof t);
-            w = snprintf(buf + len, cap - len, "%s%s=%s", i ? " " : "", f[i].name, dsa_dtype_name(t));
-        } else {
-            int v;
-            memcpy(&v, p, sizeof v);
-            w = snprintf(buf + len, cap - len, "%s%s=%d", i ? " " : "", f[i].name, v);
-        }
-        if (w < 0) break;
-        len += (size_t)w;
-    }
-}
-
 static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void note(const char *fmt, ...)
 {
@@ -190,7 +167,7 @@ static int variants(const dsa_kernel_def *k, dsa_spec *out)
                 out[n++] = s;
             } else if (i == 0 && o == 0) {
                 char txt[384];
-                spec_text(&s, txt, sizeof txt);
+                dsa_spec_format(&s, txt, sizeof txt);
                 fprintf(stderr, "dsa_prebuild: %s: warning: the default specialization [%s] is refused by the "
                                 "kernel's own rules, nothing is prebuilt for it: %s\n",
                         k->name, txt, dsa_last_error());
@@ -243,7 +220,7 @@ static void add_entry(const char *target, const dsa_spec *spec, void *data, size
 static void compile_failed(const char *target, const dsa_spec *spec, const char *what)
 {
     char txt[384];
-    spec_text(spec, txt, sizeof txt);
+    dsa_spec_format(spec, txt, sizeof txt);
     n_failed++;
     fprintf(stderr,
             "dsa_prebuild: %s: warning: %s [%s] %s, left out of the build-time table (compiled at run time "
