@@ -54,11 +54,20 @@ static dsa_status check_combine(const dsa_spec *s)
 }
 
 /* kvs (a tile per stage, bf16 pairs, rows padded by 16 bytes), sp (F32), ring (I32) and scan (U32), as declared in
- * sparse_mla_prefill.dsa and sparse_mla_decode.dsa. */
+ * sparse_mla_prefill.dsa. */
 static uint64_t attention_shared(const dsa_spec *s)
 {
     uint64_t tn = (uint64_t)s->tile_n, b = (uint64_t)s->block;
     return 4u * ((uint64_t)s->stages * tn * (uint64_t)(s->dim / 2 + 4) + b / 32u * 16u * (tn + 8u) + 2u * b + b);
+}
+
+/* Decode: one bf16 tile, sp, ring and scan as above, and with two stages the raw cache rows of two
+ * tiles (656 bytes a row) that its loader copies ahead (sparse_mla_decode.dsa); 16 bytes with one. */
+static uint64_t decode_shared(const dsa_spec *s)
+{
+    uint64_t tn = (uint64_t)s->tile_n, b = (uint64_t)s->block;
+    uint64_t raw = (uint64_t)(s->stages > 1 ? s->stages - 1 : 0) * 2u * tn * 164u + 4u;
+    return 4u * (tn * (uint64_t)(s->dim / 2 + 4) + b / 32u * 16u * (tn + 8u) + 2u * b + b + raw);
 }
 
 /* 128 threads, 16 heads, 16 rows a tile: 23.8 KiB of shared memory (portable); the plan picks the
@@ -85,7 +94,7 @@ static const dsa_kernel_entry entries[] = {
     {"sparse_mla_prefill", "sparse MLA prefill: bf16 kv rows gathered by index, online softmax", check_prefill,
      attention_shared, prefill_defaults},
     {"sparse_mla_decode", "sparse MLA decode: paged FP8 cache rows dequantized once per block", check_decode,
-     attention_shared, decode_defaults},
+     decode_shared, decode_defaults},
     {"sparse_mla_combine", "sparse MLA: merges the partial results of a split row", check_combine, NULL,
      combine_defaults},
 };

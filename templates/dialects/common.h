@@ -285,6 +285,9 @@ DEVICE_FN I32 dsa_topk_slot(I64 e, I64 j, I64 p)
  *   GEMM_NT2(c0, c1, NT, a0, a1, KSTEPS, sh, base, stride), GEMM_NT2_F8(...): GEMM_NT (GEMM_NT_F8)
  *     of two A fragments against the same B: c0 += A0 . B^T and c1 += A1 . B^T (CUDA: each B
  *     fragment loaded once for both).
+ *   GEMM_NN2(c, NT, a0, a1, KSTEPS, sh, base, stride): c += A0 . B + A1 . B (GEMM_NN of both; CUDA:
+ *     each B fragment loaded once for both, the sums in a different but fixed order), for an
+ *     operand carried as two bf16 parts (sparse MLA's P as rounding + remainder).
  *   FRAG_COL_SUM_SPLIT(v, N, scratch): FRAG_COL_SUM's sums (the same order of additions), of which
  *     each lane keeps N / 8 (N a multiple of 8): v[i] for i < N / 8 is the sum of element
  *     FRAG_COL_SPLIT_AT(N) + i, FRAG_COL_SPLIT_AT(N) = N / 8 * (4 (g & 1) + 2 (g >> 1 & 1) +
@@ -313,6 +316,13 @@ DEVICE_FN U32 dsa_fp8_to_bf16(U32 b) { return F32_BITS(dsa_fp8_to_f32(b)) >> 16;
     {                                                                                               \
         GEMM_NT_F8(c0, NT, a0, KSTEPS, sh, base, stride)                                            \
         GEMM_NT_F8(c1, NT, a1, KSTEPS, sh, base, stride)                                            \
+    }
+#endif
+#ifndef GEMM_NN2
+#define GEMM_NN2(c, NT, a0, a1, KSTEPS, sh, base, stride)                                           \
+    {                                                                                               \
+        GEMM_NN(c, NT, a0, KSTEPS, sh, base, stride)                                                \
+        GEMM_NN(c, NT, a1, KSTEPS, sh, base, stride)                                                \
     }
 #endif
 #define FRAG_COL_SPLIT_AT(N)                                                                        \

@@ -91,20 +91,29 @@ DEVICE_FN U32 dsa_pack_bf16x2(F32 lo, F32 hi)
     }
 #define GEMM_NT(c, NT, a, KSTEPS, sh, base, stride) DSA_GEMM_NT_WITH(dsa_mma_bf16, c, NT, a, KSTEPS, sh, base, stride)
 
-/* c[16 x 8 NT] += A . B, B(k, n) the bf16 at word sh[base + k stride + n / 2]: ldmatrix.trans. */
-#define GEMM_NN(c, NT, a, KSTEPS, sh, base, stride)                                                 \
+/* c[16 x 8 NT] += A . B, B(k, n) the bf16 at word sh[base + k stride + n / 2]: ldmatrix.trans
+ * gives two n-tiles' B fragments per k-step, and `mmas` multiplies them (dsa_k, dsa_j and
+ * dsa_b0..3 in scope): one A fragment for GEMM_NN, two for GEMM_NN2. */
+#define DSA_GEMM_NN_WITH(mmas, NT, KSTEPS, sh, base, stride)                                        \
     _Pragma("unroll") for (I32 dsa_k = 0; dsa_k < (KSTEPS); dsa_k++) {                              \
         _Pragma("unroll") for (I32 dsa_j = 0; dsa_j < (NT); dsa_j += 2) {                           \
             U32 dsa_b0, dsa_b1, dsa_b2, dsa_b3;                                                     \
             I32 dsa_row = dsa_k * 16 + ((FRAG_LANE >> 3) & 1) * 8 + (FRAG_LANE & 7);                \
             dsa_ldsm_x4_trans(dsa_smem_addr(&sh[(base) + dsa_row * (stride) + dsa_j * 4 + (FRAG_LANE >> 4) * 4]), \
                               dsa_b0, dsa_b1, dsa_b2, dsa_b3);                                      \
-            dsa_mma_bf16(c[dsa_j * 4], c[dsa_j * 4 + 1], c[dsa_j * 4 + 2], c[dsa_j * 4 + 3], a[dsa_k * 4],  \
-                         a[dsa_k * 4 + 1], a[dsa_k * 4 + 2], a[dsa_k * 4 + 3], dsa_b0, dsa_b1);     \
-            dsa_mma_bf16(c[dsa_j * 4 + 4], c[dsa_j * 4 + 5], c[dsa_j * 4 + 6], c[dsa_j * 4 + 7], a[dsa_k * 4], \
-                         a[dsa_k * 4 + 1], a[dsa_k * 4 + 2], a[dsa_k * 4 + 3], dsa_b2, dsa_b3);     \
+            mmas                                                                                    \
         }                                                                                           \
     }
+/* The two n-tiles' mma of one A fragment at (dsa_k, dsa_j). */
+#define DSA_NN_MMAS(c, a)                                                                           \
+    dsa_mma_bf16(c[dsa_j * 4], c[dsa_j * 4 + 1], c[dsa_j * 4 + 2], c[dsa_j * 4 + 3], a[dsa_k * 4],  \
+                 a[dsa_k * 4 + 1], a[dsa_k * 4 + 2], a[dsa_k * 4 + 3], dsa_b0, dsa_b1);             \
+    dsa_mma_bf16(c[dsa_j * 4 + 4], c[dsa_j * 4 + 5], c[dsa_j * 4 + 6], c[dsa_j * 4 + 7], a[dsa_k * 4], \
+                 a[dsa_k * 4 + 1], a[dsa_k * 4 + 2], a[dsa_k * 4 + 3], dsa_b2, dsa_b3);
+#define GEMM_NN(c, NT, a, KSTEPS, sh, base, stride) DSA_GEMM_NN_WITH(DSA_NN_MMAS(c, a), NT, KSTEPS, sh, base, stride)
+/* c += A0 . B + A1 . B with each B fragment loaded once (per k-step and n-tile: A0, then A1). */
+#define GEMM_NN2(c, NT, a0, a1, KSTEPS, sh, base, stride)                                           \
+    DSA_GEMM_NN_WITH(DSA_NN_MMAS(c, a0) DSA_NN_MMAS(c, a1), NT, KSTEPS, sh, base, stride)
 
 /* The accumulator layout is the A layout of the next mma: no data leaves the registers. */
 #define FRAG_C_TO_A(a, c, NT, scratch)                                                              \
