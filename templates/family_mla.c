@@ -61,13 +61,14 @@ static uint64_t attention_shared(const dsa_spec *s)
     return 4u * ((uint64_t)s->stages * tn * (uint64_t)(s->dim / 2 + 4) + b / 32u * 16u * (tn + 8u) + 2u * b + b);
 }
 
-/* Decode: one bf16 tile, sp, ring and scan as above, and with two stages the raw cache rows of two
- * tiles (656 bytes a row) that its loader copies ahead (sparse_mla_decode.dsa); 16 bytes with one. */
+/* Decode: one bf16 tile, sp, ring and scan as above, with two stages the raw cache rows of two
+ * tiles (656 bytes a row) that its loader copies ahead (16 bytes with one), and the two tiles'
+ * row byte offsets (I64) (sparse_mla_decode.dsa). */
 static uint64_t decode_shared(const dsa_spec *s)
 {
     uint64_t tn = (uint64_t)s->tile_n, b = (uint64_t)s->block;
     uint64_t raw = (uint64_t)(s->stages > 1 ? s->stages - 1 : 0) * 2u * tn * 164u + 4u;
-    return 4u * (tn * (uint64_t)(s->dim / 2 + 4) + b / 32u * 16u * (tn + 8u) + 2u * b + b + raw);
+    return 4u * (tn * (uint64_t)(s->dim / 2 + 4) + b / 32u * 16u * (tn + 8u) + 2u * b + b + raw) + 8u * 2u * tn;
 }
 
 /* 128 threads, 16 heads, 16 rows a tile: 23.8 KiB of shared memory (portable); the plan picks the
