@@ -285,6 +285,12 @@ DEVICE_FN I32 dsa_topk_slot(I64 e, I64 j, I64 p)
  *   GEMM_NT2(c0, c1, NT, a0, a1, KSTEPS, sh, base, stride), GEMM_NT2_F8(...): GEMM_NT (GEMM_NT_F8)
  *     of two A fragments against the same B: c0 += A0 . B^T and c1 += A1 . B^T (CUDA: each B
  *     fragment loaded once for both).
+ *   FRAG_C_TO_A_SPLIT(hi, lo, c, NT, scratch): FRAG_C_TO_A twice: hi = c rounded to bf16, lo = the
+ *     remainder c - hi rounded to bf16 (hi + lo carries 16 significant bits); c is overwritten
+ *     (CUDA: in registers, by the hardware rounding, three instructions an element).
+ *   EXP_SOFTMAX(x): e^x for an online softmax's weights and rescale factors (x <= 0 or NaN);
+ *     the dialect may use its hardware approximation (CUDA: ex2.approx, about 2^-20 relative
+ *     where the weight matters); elsewhere EXPF.
  *   GEMM_NN2(c, NT, a0, a1, KSTEPS, sh, base, stride): c += A0 . B + A1 . B (GEMM_NN of both; CUDA:
  *     each B fragment loaded once for both, the sums in a different but fixed order), for an
  *     operand carried as two bf16 parts (sparse MLA's P as rounding + remainder).
@@ -317,6 +323,15 @@ DEVICE_FN U32 dsa_fp8_to_bf16(U32 b) { return F32_BITS(dsa_fp8_to_f32(b)) >> 16;
         GEMM_NT_F8(c0, NT, a0, KSTEPS, sh, base, stride)                                            \
         GEMM_NT_F8(c1, NT, a1, KSTEPS, sh, base, stride)                                            \
     }
+#endif
+#ifndef FRAG_C_TO_A_SPLIT
+#define FRAG_C_TO_A_SPLIT(hi, lo, c, NT, scratch)                                                   \
+    FRAG_C_TO_A(hi, c, NT, scratch);                                                                \
+    for (I32 dsa_e = 0; dsa_e < 4 * (NT); dsa_e++) c[dsa_e] = c[dsa_e] - dsa_bf16_to_f32(dsa_f32_to_bf16(c[dsa_e])); \
+    FRAG_C_TO_A(lo, c, NT, scratch)
+#endif
+#ifndef EXP_SOFTMAX
+#define EXP_SOFTMAX(x) EXPF(x)
 #endif
 #ifndef GEMM_NN2
 #define GEMM_NN2(c, NT, a0, a1, KSTEPS, sh, base, stride)                                           \

@@ -36,6 +36,18 @@ DEVICE_FN U32 dsa_fp8x2_scaled_bf16x2(U32 w, F32 sc)
     asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" ::"r"((U32)__cvta_generic_to_shared(&(sh)[word])), \
                  "r"((U32)(a)), "r"((U32)(b)), "r"((U32)(c)), "r"((U32)(d)) : "memory")
 
+/* e^x as 2^(x log2 e) by the SFU's ex2.approx (two instructions; expf is about ten). For x <= 0 the
+ * product's rounding costs |x| 2^-24 relative and ex2 about 2^-22: about 2^-20 while the weight is
+ * above 2^-20, and nothing that shows in the sums below that (SPEC's bars are 2^-9 and 3e-5 relative).
+ * NaN stays NaN; -inf gives 0. */
+DEVICE_FN F32 dsa_exp_softmax(F32 x)
+{
+    F32 y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x * 1.4426950408889634f));
+    return y;
+}
+#define EXP_SOFTMAX(x) dsa_exp_softmax(x)
+
 #if MATRIX
 #define DSA_FRAG_MMA 1
 #define FRAG_A_WORDS(ksteps) ((ksteps) * 4)
@@ -119,6 +131,15 @@ DEVICE_FN U32 dsa_pack_bf16x2(F32 lo, F32 hi)
 #define FRAG_C_TO_A(a, c, NT, scratch)                                                              \
     _Pragma("unroll") for (I32 dsa_w = 0; dsa_w < 2 * (NT); dsa_w++)                                \
         a[dsa_w] = dsa_pack_bf16x2(c[dsa_w * 2], c[dsa_w * 2 + 1])
+
+/* hi = c rounded to bf16 pairs, lo = the remainders rounded (common.h's meaning, in registers). */
+#define FRAG_C_TO_A_SPLIT(hi, lo, c, NT, scratch)                                                   \
+    _Pragma("unroll") for (I32 dsa_w = 0; dsa_w < 2 * (NT); dsa_w++) {                              \
+        U32 dsa_h = dsa_pack_bf16x2(c[dsa_w * 2], c[dsa_w * 2 + 1]);                                \
+        hi[dsa_w] = dsa_h;                                                                          \
+        lo[dsa_w] = dsa_pack_bf16x2(c[dsa_w * 2] - BITS_F32(dsa_h << 16),                           \
+                                    c[dsa_w * 2 + 1] - BITS_F32(dsa_h & 0xffff0000u));              \
+    }
 
 /* Quad reductions by shuffles (the four lanes of a row), the same tree in every lane. */
 #define FRAG_QUAD_MAX(v, scratch)                                                                   \
