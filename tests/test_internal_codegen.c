@@ -5,7 +5,6 @@
  * prints the compiler's log and the offending generated lines (dsa_compile_failure). */
 #include <criterion/criterion.h>
 
-#include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "support/run_compiler.h"
 #include "template.h"
 
 #ifdef DSA_BUILD_OPENCL
@@ -27,7 +27,6 @@
 #define HAVE_NVRTC_HEADER 1
 #endif
 
-extern char **environ;
 
 /* The specializations checked per kernel: its defaults, then each grid point the kernel accepts. */
 #define MAX_SPECS 16
@@ -227,32 +226,6 @@ Test(codegen, opencl_pocl_build, .timeout = 900)
     cl->clReleaseContext(ctx);
 }
 #endif
-
-/* Runs a compiler; returns 0 on success, 1 on a compile failure (its stderr in log), -1 if the
- * program is not installed. */
-static int run_compiler(char *const argv[], const char *out, char *log, size_t log_len)
-{
-    char err_path[160];
-    snprintf(err_path, sizeof err_path, "%s.log", out);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    pid_t pid;
-    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) return -1;
-    int status = 0;
-    waitpid(pid, &status, 0);
-    FILE *f = fopen(err_path, "r");
-    size_t n = f ? fread(log, 1, log_len - 1, f) : 0;
-    log[n] = '\0';
-    if (f) fclose(f);
-    unlink(err_path);
-    int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && access(out, F_OK) == 0;
-    unlink(out);
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 127) return -1; /* spawned, but not found */
-    return ok ? 0 : 1;
-}
 
 /* clang as an offline OpenCL C compiler for an AMD GPU target, every extension on. */
 static int clang_compile(const char *path, char *log, size_t log_len)

@@ -13,14 +13,12 @@
 #include <criterion/criterion.h>
 
 #include <dlfcn.h>
-#include <fcntl.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "support/run_compiler.h"
 #include "template.h"
 
 #include "../backends/hip/hip_api.h"
@@ -42,8 +40,6 @@ _Static_assert((int)hipErrorNoDevice == (int)DSA_HIP_ERROR_NO_DEVICE, "hipErrorN
 _Static_assert((int)hipErrorIllegalAddress == (int)DSA_HIP_ERROR_ILLEGAL_ADDRESS, "hipErrorIllegalAddress");
 _Static_assert((int)hipStreamNonBlocking == (int)DSA_HIP_STREAM_NON_BLOCKING, "hipStreamNonBlocking");
 #endif
-
-extern char **environ;
 
 /* The runtime, or a skip when this machine has no libamdhip64 at all. */
 static const dsa_hip_api *runtime(void)
@@ -149,32 +145,14 @@ Test(hip, a_wave32_specialization_does_not_compile_for_a_wave64_target)
 /* clang-15 as hipcc would run it (without its perl start-up): one target, device code only. */
 static int clang_hip(const char *path, const char *arch, char *log, size_t log_len)
 {
-    char out[160], err[176], offload[48];
+    char out[160], offload[48];
     snprintf(out, sizeof out, "%s.%s.co", path, arch);
-    snprintf(err, sizeof err, "%s.log", out);
     snprintf(offload, sizeof offload, "--offload-arch=%s", arch);
     char *argv[] = {"clang-15", "-x", "hip", "-nogpuinc", "-D__HIP_PLATFORM_AMD__",
                     "--rocm-device-lib-path=/usr/lib/x86_64-linux-gnu/amdgcn/bitcode", "-include",
                     "__clang_hip_runtime_wrapper.h", "-include", "hip/hip_runtime.h", offload,
                     "--cuda-device-only", "-O2", "-c", (char *)path, "-o", out, NULL};
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    pid_t pid;
-    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) return -1;
-    int status = 0;
-    waitpid(pid, &status, 0);
-    FILE *f = fopen(err, "r");
-    size_t n = f ? fread(log, 1, log_len - 1, f) : 0;
-    log[n] = '\0';
-    if (f) fclose(f);
-    unlink(err);
-    int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && access(out, F_OK) == 0;
-    unlink(out);
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 127) return -1;
-    return ok ? 0 : 1;
+    return run_compiler(argv, out, log, log_len);
 }
 
 /* Every kernel's defaults at the target's wave size, offline: wave64 on CDNA2/3, wave32 on RDNA2.

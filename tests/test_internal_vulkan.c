@@ -1051,6 +1051,17 @@ static void step_buffers(dsa_context *ctx, dsa_buffer **a, dsa_buffer **b)
     *b = upload(ctx, NULL, sizeof v, 0xee);
 }
 
+/* A context of libdsa's own on lavapipe (the test skips without it; info describes it) with the step
+ * buffers. */
+static dsa_context *step_context(dsa_device_info *info, dsa_buffer **a, dsa_buffer **b)
+{
+    need_lavapipe(info);
+    dsa_context *vk = NULL;
+    cr_assert_eq(dsa_context_create("vulkan:llvmpipe", &vk), DSA_SUCCESS, "%s", dsa_last_error());
+    step_buffers(vk, a, b);
+    return vk;
+}
+
 static void expect_step_result(dsa_buffer *out, int n_ops, int k0, const char *what)
 {
     static uint32_t got[STEP_N], want[STEP_N];
@@ -1109,12 +1120,9 @@ static void app_destroy(app_device *app, VkSemaphore gate)
 Test(vulkan, ops_enqueue_without_waiting, .timeout = 120)
 {
     dsa_device_info info;
-    need_lavapipe(&info);
     dsa_kernel_def def = step_def();
-    dsa_context *vk = NULL;
-    cr_assert_eq(dsa_context_create("vulkan:llvmpipe", &vk), DSA_SUCCESS, "%s", dsa_last_error());
     dsa_buffer *a, *b;
-    step_buffers(vk, &a, &b);
+    dsa_context *vk = step_context(&info, &a, &b);
     dsa_vk_ring_state s0 = ring_state(vk);
     cr_expect_eq(s0.in_flight, 0, "uploads are waited for");
     cr_assert_geq(s0.slots, 2);
@@ -1240,13 +1248,10 @@ Test(vulkan, dependent_ops_match_synchronized)
 Test(vulkan, ring_wraps_around)
 {
     dsa_device_info info;
-    need_lavapipe(&info);
     dsa_kernel_def def = step_def();
-    dsa_context *vk = NULL;
-    cr_assert_eq(dsa_context_create("vulkan:llvmpipe", &vk), DSA_SUCCESS, "%s", dsa_last_error());
-    int slots = ring_state(vk).slots, n = 3 * slots + 3;
     dsa_buffer *a, *b;
-    step_buffers(vk, &a, &b);
+    dsa_context *vk = step_context(&info, &a, &b);
+    int slots = ring_state(vk).slots, n = 3 * slots + 3;
     dsa_buffer *out = step_chain(vk, &def, a, b, n, 100, 0);
     dsa_vk_ring_state s = ring_state(vk);
     cr_expect_leq(s.in_flight, slots);
@@ -1412,12 +1417,9 @@ Test(vulkan, semaphore_taken_after_async_ops, .timeout = 120)
 Test(vulkan, async_failures_reported)
 {
     dsa_device_info info;
-    need_lavapipe(&info);
     dsa_kernel_def def = step_def();
-    dsa_context *vk = NULL;
-    cr_assert_eq(dsa_context_create("vulkan:llvmpipe", &vk), DSA_SUCCESS, "%s", dsa_last_error());
     dsa_buffer *a, *b;
-    step_buffers(vk, &a, &b);
+    dsa_context *vk = step_context(&info, &a, &b);
     dsa_plan plan;
     memset(&plan, 0, sizeof plan);
     plan.n = 1;

@@ -84,28 +84,35 @@ DEVICE_FN U32 dsa_pack_bf16x2(F32 lo, F32 hi)
     return d;
 }
 
+/* The two n-tiles' mma (instruction wrapper `mma`: dsa_mma_bf16, or dsa_mma_f16 for the fp8
+ * operands of GEMM_NT_F8) of A fragment a into c, at the gemm loops' (dsa_k, dsa_j) with the B
+ * fragments dsa_b0..3 they loaded. */
+#define DSA_MMAS(mma, c, a)                                                                         \
+    mma(c[dsa_j * 4], c[dsa_j * 4 + 1], c[dsa_j * 4 + 2], c[dsa_j * 4 + 3], a[dsa_k * 4],           \
+        a[dsa_k * 4 + 1], a[dsa_k * 4 + 2], a[dsa_k * 4 + 3], dsa_b0, dsa_b1);                      \
+    mma(c[dsa_j * 4 + 4], c[dsa_j * 4 + 5], c[dsa_j * 4 + 6], c[dsa_j * 4 + 7], a[dsa_k * 4],       \
+        a[dsa_k * 4 + 1], a[dsa_k * 4 + 2], a[dsa_k * 4 + 3], dsa_b2, dsa_b3);
+
 /* c[16 x 8 NT] += A[16 x 16 KSTEPS] . B^T, B(n, k) the bf16 at word sh[base + n stride + k / 2]
- * (half k % 2): one ldmatrix.x4 gives two n-tiles' B fragments per k-step. NT is even; rows of B
- * start on 16-byte boundaries (base and stride multiples of 4 words). `mma` is the instruction's
- * wrapper: dsa_mma_bf16 here, dsa_mma_f16 for GEMM_NT_F8 below. */
-#define DSA_GEMM_NT_WITH(mma, c, NT, a, KSTEPS, sh, base, stride)                                   \
+ * (half k % 2): one ldmatrix.x4 gives two n-tiles' B fragments per k-step, and `mmas` (DSA_MMAS
+ * of one A fragment, or of two sharing the load for GEMM_NT2) multiplies them. NT is even; rows
+ * of B start on 16-byte boundaries (base and stride multiples of 4 words). */
+#define DSA_GEMM_NT_WITH(mmas, NT, KSTEPS, sh, base, stride)                                        \
     _Pragma("unroll") for (I32 dsa_k = 0; dsa_k < (KSTEPS); dsa_k++) {                              \
         _Pragma("unroll") for (I32 dsa_j = 0; dsa_j < (NT); dsa_j += 2) {                           \
             U32 dsa_b0, dsa_b1, dsa_b2, dsa_b3;                                                     \
             I32 dsa_row = dsa_j * 8 + (FRAG_LANE >> 4) * 8 + (FRAG_LANE & 7);                       \
             dsa_ldsm_x4(dsa_smem_addr(&sh[(base) + dsa_row * (stride) + dsa_k * 8 + ((FRAG_LANE >> 3) & 1) * 4]), \
                         dsa_b0, dsa_b1, dsa_b2, dsa_b3);                                            \
-            mma(c[dsa_j * 4], c[dsa_j * 4 + 1], c[dsa_j * 4 + 2], c[dsa_j * 4 + 3], a[dsa_k * 4],   \
-                a[dsa_k * 4 + 1], a[dsa_k * 4 + 2], a[dsa_k * 4 + 3], dsa_b0, dsa_b1);              \
-            mma(c[dsa_j * 4 + 4], c[dsa_j * 4 + 5], c[dsa_j * 4 + 6], c[dsa_j * 4 + 7], a[dsa_k * 4], \
-                a[dsa_k * 4 + 1], a[dsa_k * 4 + 2], a[dsa_k * 4 + 3], dsa_b2, dsa_b3);              \
+            mmas                                                                                    \
         }                                                                                           \
     }
-#define GEMM_NT(c, NT, a, KSTEPS, sh, base, stride) DSA_GEMM_NT_WITH(dsa_mma_bf16, c, NT, a, KSTEPS, sh, base, stride)
+#define GEMM_NT(c, NT, a, KSTEPS, sh, base, stride)                                                 \
+    DSA_GEMM_NT_WITH(DSA_MMAS(dsa_mma_bf16, c, a), NT, KSTEPS, sh, base, stride)
 
 /* c[16 x 8 NT] += A . B, B(k, n) the bf16 at word sh[base + k stride + n / 2]: ldmatrix.trans
- * gives two n-tiles' B fragments per k-step, and `mmas` multiplies them (dsa_k, dsa_j and
- * dsa_b0..3 in scope): one A fragment for GEMM_NN, two for GEMM_NN2. */
+ * gives two n-tiles' B fragments per k-step, and `mmas` multiplies them: one A fragment for
+ * GEMM_NN, two for GEMM_NN2. */
 #define DSA_GEMM_NN_WITH(mmas, NT, KSTEPS, sh, base, stride)                                        \
     _Pragma("unroll") for (I32 dsa_k = 0; dsa_k < (KSTEPS); dsa_k++) {                              \
         _Pragma("unroll") for (I32 dsa_j = 0; dsa_j < (NT); dsa_j += 2) {                           \
@@ -116,16 +123,11 @@ DEVICE_FN U32 dsa_pack_bf16x2(F32 lo, F32 hi)
             mmas                                                                                    \
         }                                                                                           \
     }
-/* The two n-tiles' mma of one A fragment at (dsa_k, dsa_j). */
-#define DSA_NN_MMAS(c, a)                                                                           \
-    dsa_mma_bf16(c[dsa_j * 4], c[dsa_j * 4 + 1], c[dsa_j * 4 + 2], c[dsa_j * 4 + 3], a[dsa_k * 4],  \
-                 a[dsa_k * 4 + 1], a[dsa_k * 4 + 2], a[dsa_k * 4 + 3], dsa_b0, dsa_b1);             \
-    dsa_mma_bf16(c[dsa_j * 4 + 4], c[dsa_j * 4 + 5], c[dsa_j * 4 + 6], c[dsa_j * 4 + 7], a[dsa_k * 4], \
-                 a[dsa_k * 4 + 1], a[dsa_k * 4 + 2], a[dsa_k * 4 + 3], dsa_b2, dsa_b3);
-#define GEMM_NN(c, NT, a, KSTEPS, sh, base, stride) DSA_GEMM_NN_WITH(DSA_NN_MMAS(c, a), NT, KSTEPS, sh, base, stride)
+#define GEMM_NN(c, NT, a, KSTEPS, sh, base, stride)                                                 \
+    DSA_GEMM_NN_WITH(DSA_MMAS(dsa_mma_bf16, c, a), NT, KSTEPS, sh, base, stride)
 /* c += A0 . B + A1 . B with each B fragment loaded once (per k-step and n-tile: A0, then A1). */
 #define GEMM_NN2(c, NT, a0, a1, KSTEPS, sh, base, stride)                                           \
-    DSA_GEMM_NN_WITH(DSA_NN_MMAS(c, a0) DSA_NN_MMAS(c, a1), NT, KSTEPS, sh, base, stride)
+    DSA_GEMM_NN_WITH(DSA_MMAS(dsa_mma_bf16, c, a0) DSA_MMAS(dsa_mma_bf16, c, a1), NT, KSTEPS, sh, base, stride)
 
 /* The accumulator layout is the A layout of the next mma: no data leaves the registers. */
 #define FRAG_C_TO_A(a, c, NT, scratch)                                                              \
@@ -211,30 +213,14 @@ DEVICE_FN void dsa_mma_f16(F32 &c0, F32 &c1, F32 &c2, F32 &c3, U32 a0, U32 a1, U
 
 #define FRAG_FP8X2(u) dsa_fp8x2_to_f16x2(u)
 /* GEMM_NT on FRAG_FP8X2 operands (fp16 pairs): the same loop as GEMM_NT, mma on f16. */
-#define GEMM_NT_F8(c, NT, a, KSTEPS, sh, base, stride) DSA_GEMM_NT_WITH(dsa_mma_f16, c, NT, a, KSTEPS, sh, base, stride)
+#define GEMM_NT_F8(c, NT, a, KSTEPS, sh, base, stride)                                              \
+    DSA_GEMM_NT_WITH(DSA_MMAS(dsa_mma_f16, c, a), NT, KSTEPS, sh, base, stride)
 
 /* GEMM_NT for two A fragments (two m-tiles) sharing each B load: half the ldmatrix traffic. */
-#define DSA_GEMM_NT2_WITH(mma, c0, c1, NT, a0, a1, KSTEPS, sh, base, stride)                      \
-    _Pragma("unroll") for (I32 dsa_k = 0; dsa_k < (KSTEPS); dsa_k++) {                              \
-        _Pragma("unroll") for (I32 dsa_j = 0; dsa_j < (NT); dsa_j += 2) {                           \
-            U32 dsa_b0, dsa_b1, dsa_b2, dsa_b3;                                                     \
-            I32 dsa_row = dsa_j * 8 + (FRAG_LANE >> 4) * 8 + (FRAG_LANE & 7);                       \
-            dsa_ldsm_x4(dsa_smem_addr(&sh[(base) + dsa_row * (stride) + dsa_k * 8 + ((FRAG_LANE >> 3) & 1) * 4]), \
-                        dsa_b0, dsa_b1, dsa_b2, dsa_b3);                                            \
-            mma(c0[dsa_j * 4], c0[dsa_j * 4 + 1], c0[dsa_j * 4 + 2], c0[dsa_j * 4 + 3], a0[dsa_k * 4],          \
-                a0[dsa_k * 4 + 1], a0[dsa_k * 4 + 2], a0[dsa_k * 4 + 3], dsa_b0, dsa_b1);                 \
-            mma(c0[dsa_j * 4 + 4], c0[dsa_j * 4 + 5], c0[dsa_j * 4 + 6], c0[dsa_j * 4 + 7], a0[dsa_k * 4],      \
-                a0[dsa_k * 4 + 1], a0[dsa_k * 4 + 2], a0[dsa_k * 4 + 3], dsa_b2, dsa_b3);                 \
-            mma(c1[dsa_j * 4], c1[dsa_j * 4 + 1], c1[dsa_j * 4 + 2], c1[dsa_j * 4 + 3], a1[dsa_k * 4],          \
-                a1[dsa_k * 4 + 1], a1[dsa_k * 4 + 2], a1[dsa_k * 4 + 3], dsa_b0, dsa_b1);                 \
-            mma(c1[dsa_j * 4 + 4], c1[dsa_j * 4 + 5], c1[dsa_j * 4 + 6], c1[dsa_j * 4 + 7], a1[dsa_k * 4],      \
-                a1[dsa_k * 4 + 1], a1[dsa_k * 4 + 2], a1[dsa_k * 4 + 3], dsa_b2, dsa_b3);                 \
-        }                                                                                           \
-    }
 #define GEMM_NT2(c0, c1, NT, a0, a1, KSTEPS, sh, base, stride)                                      \
-    DSA_GEMM_NT2_WITH(dsa_mma_bf16, c0, c1, NT, a0, a1, KSTEPS, sh, base, stride)
+    DSA_GEMM_NT_WITH(DSA_MMAS(dsa_mma_bf16, c0, a0) DSA_MMAS(dsa_mma_bf16, c1, a1), NT, KSTEPS, sh, base, stride)
 #define GEMM_NT2_F8(c0, c1, NT, a0, a1, KSTEPS, sh, base, stride)                                   \
-    DSA_GEMM_NT2_WITH(dsa_mma_f16, c0, c1, NT, a0, a1, KSTEPS, sh, base, stride)
+    DSA_GEMM_NT_WITH(DSA_MMAS(dsa_mma_f16, c0, a0) DSA_MMAS(dsa_mma_f16, c1, a1), NT, KSTEPS, sh, base, stride)
 
 /* FRAG_COL_SUM_SPLIT: three butterfly steps that each keep half of the values (the lane's bit
  * g & 1, then g >> 1 & 1, then g >> 2 & 1 of its row group picks which half) and receive the
