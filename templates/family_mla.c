@@ -53,22 +53,25 @@ static dsa_status check_combine(const dsa_spec *s)
     return DSA_SUCCESS;
 }
 
-/* kvs (a tile per stage, bf16 pairs, rows padded by 16 bytes), sp (F32), ring (I32) and scan (U32), as declared in
- * sparse_mla_prefill.dsa. */
-static uint64_t attention_shared(const dsa_spec *s)
+/* Bytes of `tiles` bf16 kv tiles (rows padded by 16 bytes) plus the arrays both attention kernels
+ * declare the same: sp (F32 partial-score rows of TILE_N + 8), ring (I32) and scan (U32). */
+static uint64_t attention_common(const dsa_spec *s, uint64_t tiles)
 {
     uint64_t tn = (uint64_t)s->tile_n, b = (uint64_t)s->block;
-    return 4u * ((uint64_t)s->stages * tn * (uint64_t)(s->dim / 2 + 4) + b / 32u * 16u * (tn + 8u) + 2u * b + b);
+    return 4u * (tiles * tn * (uint64_t)(s->dim / 2 + 4) + b / 32u * 16u * (tn + 8u) + 2u * b + b);
 }
 
-/* Decode: one bf16 tile, sp, ring and scan as above, with two stages the raw cache rows of two
- * tiles (656 bytes a row) that its loader copies ahead (16 bytes with one), and the two tiles'
- * row byte offsets (I64) (sparse_mla_decode.dsa). */
+/* Prefill (sparse_mla_prefill.dsa): a kv tile per stage. */
+static uint64_t attention_shared(const dsa_spec *s) { return attention_common(s, (uint64_t)s->stages); }
+
+/* Decode (sparse_mla_decode.dsa): one bf16 tile; with two stages the raw cache rows of two tiles
+ * (656 bytes a row) that its loader copies ahead (16 bytes with one); the two tiles' row byte
+ * offsets (I64). */
 static uint64_t decode_shared(const dsa_spec *s)
 {
-    uint64_t tn = (uint64_t)s->tile_n, b = (uint64_t)s->block;
-    uint64_t raw = (uint64_t)(s->stages > 1 ? s->stages - 1 : 0) * 2u * tn * 164u + 4u;
-    return 4u * (tn * (uint64_t)(s->dim / 2 + 4) + b / 32u * 16u * (tn + 8u) + 2u * b + b + raw) + 8u * 2u * tn;
+    uint64_t tn = (uint64_t)s->tile_n;
+    uint64_t raw = 4u * ((uint64_t)(s->stages > 1 ? s->stages - 1 : 0) * 2u * tn * 164u + 4u);
+    return attention_common(s, 1u) + raw + 8u * 2u * tn;
 }
 
 /* 128 threads, 16 heads, 16 rows a tile: 23.8 KiB of shared memory (portable); the plan picks the

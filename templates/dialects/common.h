@@ -310,19 +310,19 @@ DEVICE_FN U32 dsa_fp8_to_bf16(U32 b) { return F32_BITS(dsa_fp8_to_f32(b)) >> 16;
 #define FRAG_FP8X2(u) (dsa_fp8_to_bf16((u) & 255u) | (dsa_fp8_to_bf16(((u) >> 8) & 255u) << 16))
 #define GEMM_NT_F8(c, NT, a, KSTEPS, sh, base, stride) GEMM_NT(c, NT, a, KSTEPS, sh, base, stride)
 #endif
+/* The portable forms of the two-operand gemms: `gemm` once per (c, a) pair, one after the other. */
+#define DSA_GEMM_TWICE(gemm, c0, c1, NT, a0, a1, KSTEPS, sh, base, stride)                          \
+    {                                                                                               \
+        gemm(c0, NT, a0, KSTEPS, sh, base, stride)                                                  \
+        gemm(c1, NT, a1, KSTEPS, sh, base, stride)                                                  \
+    }
 #ifndef GEMM_NT2
 #define GEMM_NT2(c0, c1, NT, a0, a1, KSTEPS, sh, base, stride)                                      \
-    {                                                                                               \
-        GEMM_NT(c0, NT, a0, KSTEPS, sh, base, stride)                                               \
-        GEMM_NT(c1, NT, a1, KSTEPS, sh, base, stride)                                               \
-    }
+    DSA_GEMM_TWICE(GEMM_NT, c0, c1, NT, a0, a1, KSTEPS, sh, base, stride)
 #endif
 #ifndef GEMM_NT2_F8
 #define GEMM_NT2_F8(c0, c1, NT, a0, a1, KSTEPS, sh, base, stride)                                   \
-    {                                                                                               \
-        GEMM_NT_F8(c0, NT, a0, KSTEPS, sh, base, stride)                                            \
-        GEMM_NT_F8(c1, NT, a1, KSTEPS, sh, base, stride)                                            \
-    }
+    DSA_GEMM_TWICE(GEMM_NT_F8, c0, c1, NT, a0, a1, KSTEPS, sh, base, stride)
 #endif
 #ifndef FRAG_C_TO_A_SPLIT
 #define FRAG_C_TO_A_SPLIT(hi, lo, c, NT, scratch)                                                   \
@@ -335,10 +335,7 @@ DEVICE_FN U32 dsa_fp8_to_bf16(U32 b) { return F32_BITS(dsa_fp8_to_f32(b)) >> 16;
 #endif
 #ifndef GEMM_NN2
 #define GEMM_NN2(c, NT, a0, a1, KSTEPS, sh, base, stride)                                           \
-    {                                                                                               \
-        GEMM_NN(c, NT, a0, KSTEPS, sh, base, stride)                                                \
-        GEMM_NN(c, NT, a1, KSTEPS, sh, base, stride)                                                \
-    }
+    DSA_GEMM_TWICE(GEMM_NN, c, c, NT, a0, a1, KSTEPS, sh, base, stride)
 #endif
 #define FRAG_COL_SPLIT_AT(N)                                                                        \
     (((N) / 8) * (4 * ((FRAG_LANE >> 2) & 1) + 2 * ((FRAG_LANE >> 3) & 1) + ((FRAG_LANE >> 4) & 1)))
